@@ -1,0 +1,27 @@
+"""mnistbench: benchmark handwritten-digit classifiers side by side, fairly and fast.
+
+The public API is imported lazily so that ``import mnistbench`` (and ``mnistbench --help``)
+stays fast and never pulls in TensorFlow.
+"""
+
+import importlib
+
+_API = {
+    "Dataset": "mnistbench.datasets",
+    "load_dataset": "mnistbench.datasets",
+    "algorithm_names": "mnistbench.registry",
+    "get_classifier": "mnistbench.registry",
+    "run_benchmark": "mnistbench.runner",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name):
+    if name not in _API:
+        raise AttributeError(f"module 'mnistbench' has no attribute '{name}'")
+    return getattr(importlib.import_module(_API[name]), name)
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -1,0 +1,1 @@
+"""Classifier adapters, one module each; :mod:`mnistbench.registry` names them."""
