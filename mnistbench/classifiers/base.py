@@ -79,9 +79,12 @@ def check_in_range(name, value, low=None, high=None, kind=int):
     if kind is int:
         numeric = numeric and float(value).is_integer()
     if not numeric or (low is not None and value < low) or (high is not None and value > high):
-        bounds = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
+        if high is None:
+            bounds = f">= {low}" if low is not None else ""
+        else:
+            bounds = f"in [{low}, {high}]" if low is not None else f"<= {high}"
         what = "an integer" if kind is int else "a number"
-        raise ParameterError(f"{name} must be {what} in {bounds}, got {value!r}")
+        raise ParameterError(f"{name} must be {what} {bounds}, got {value!r}".replace("  ", " "))
     return kind(value)
 
 

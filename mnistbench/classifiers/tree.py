@@ -1,0 +1,36 @@
+"""Decision tree (CART), scikit-learn's; the reference is 87.7% on MNIST with its defaults."""
+
+from sklearn.tree import DecisionTreeClassifier
+
+from mnistbench.classifiers.base import DigitClassifier, check_choice, check_in_range
+
+
+class DecisionTree(DigitClassifier):
+    """CART decision tree on raw pixels, seeded by ``random_state``."""
+
+    def __init__(self, criterion="gini", max_depth=None, min_samples_leaf=1, random_state=None):
+        self.criterion = criterion
+        self.max_depth = max_depth
+        self.min_samples_leaf = min_samples_leaf
+        self.random_state = random_state
+
+    def check_params(self):
+        check_choice("criterion", self.criterion, ("gini", "entropy", "log_loss"))
+        if self.max_depth is not None:
+            check_in_range("max_depth", self.max_depth, 1)
+        check_in_range("min_samples_leaf", self.min_samples_leaf, 1)
+        if self.random_state is not None:
+            check_in_range("random_state", self.random_state, 0, 2**32 - 1)
+
+    def _fit(self, X, y):
+        self.model_ = DecisionTreeClassifier(
+            criterion=self.criterion, max_depth=self.max_depth,
+            min_samples_leaf=self.min_samples_leaf, random_state=self.random_state).fit(X, y)
+        self.chosen_params_ = {"depth": int(self.model_.get_depth()),
+                               "leaves": int(self.model_.get_n_leaves())}
+
+    def _predict_proba(self, X):
+        return self.model_.predict_proba(X)
+
+    def _predict(self, X):
+        return self.model_.predict(X)

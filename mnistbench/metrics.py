@@ -1,0 +1,48 @@
+"""Metrics computed from raw predictions: one place, so every adapter is scored the same way."""
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+
+def classification_metrics(y_true, y_pred, labels):
+    """Accuracy, macro P/R/F1, per-class table and confusion matrix of one set of predictions.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (N,)
+    labels : sequence
+        Every class, in the order rows and columns are reported (absent classes included).
+
+    Returns
+    -------
+    summary : dict
+        ``accuracy``, ``precision_macro``, ``recall_macro``, ``f1_macro``.
+    per_class : pandas.DataFrame
+        One row per class: ``label``, ``precision``, ``recall``, ``f1``, ``support``.
+    confusion : pandas.DataFrame
+        Long format, one row per (``true``, ``predicted``) pair with its ``count``.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0)
+    summary = {
+        "accuracy": float(np.mean(y_true == y_pred)),
+        "precision_macro": float(precision.mean()),
+        "recall_macro": float(recall.mean()),
+        "f1_macro": float(f1.mean()),
+    }
+    per_class = pd.DataFrame({"label": labels, "precision": precision, "recall": recall,
+                              "f1": f1, "support": support})
+    matrix = confusion_matrix(y_true, y_pred, labels=labels)
+    true, predicted = np.meshgrid(labels, labels, indexing="ij")
+    confusion = pd.DataFrame({"true": true.ravel(), "predicted": predicted.ravel(),
+                              "count": matrix.ravel()})
+    return summary, per_class, confusion
+
+
+def latency_percentiles(seconds):
+    """p50/p95/p99 of per-call latencies, in milliseconds."""
+    p50, p95, p99 = np.percentile(np.asarray(seconds) * 1e3, [50, 95, 99])
+    return {"latency_p50_ms": float(p50), "latency_p95_ms": float(p95),
+            "latency_p99_ms": float(p99)}
