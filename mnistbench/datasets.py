@@ -37,6 +37,7 @@ class IdxSource:
     npz_name: str
     packaged: bool = False
     system_dir: Path = None
+    system_package: str = None
     mirrors: tuple = ()
 
 
@@ -69,9 +70,11 @@ FASHION = IdxSource(
     checksum="8f6b474d5a2c1f55ef24d749d5b3cbbe",
     npz_name="fashion-mnist.npz",
     system_dir=Path("/usr/share/datasets/fashion-mnist"),
+    system_package="dataset-fashion-mnist",
+    # files are verified by MD5 whatever the transport; the S3 website endpoint is http only
     mirrors=(
-        "https://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
         "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
     ),
 )
 

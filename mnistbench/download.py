@@ -61,8 +61,8 @@ def _download_part(source, part, target_dir):
             return path
         reasons.append(f"{mirror}: {reason}")
     remedy = "put the four IDX files in --data-dir"
-    if source.system_dir is not None:
-        remedy += f" or {source.system_dir}"
+    if source.system_package:
+        remedy += f" or install Debian's {source.system_package} ({source.system_dir})"
     raise DataError(f"cannot download {source.title} file {path.name} ({'; '.join(reasons)}); "
                     f"{remedy}")
 

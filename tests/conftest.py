@@ -1,0 +1,29 @@
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from mnistbench.datasets import load_dataset
+
+
+def idx_bytes(array):
+    """The IDX encoding of a uint8 array."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", n) for n in array.shape)
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+def write_idx(path, array, compress=True):
+    data = idx_bytes(array)
+    path.write_bytes(gzip.compress(data) if compress else data)
+    return path
+
+
+@pytest.fixture(scope="session")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    return load_dataset("mnist")

@@ -1,0 +1,68 @@
+"""The command line, run as a user runs it: in a subprocess."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+
+def mnistbench(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "mnistbench", *args], capture_output=True,
+                          text=True, timeout=300, **kwargs)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--algos", "nope"], "mnistbench: error: unknown algorithm 'nope'; choose from: knn"),
+    (["--dataset", "cifar"], "unknown dataset 'cifar'; choose from: mnist, fashion, digits"),
+    (["--algos", "knn", "--set", "knn.k=zero"], "k must be an integer >= 1, got 'zero'"),
+    (["--algos", "knn", "--set", "knn.q=1"], "unknown parameter q for 'knn'; valid: k,"),
+    (["--algos", "knn", "--set", "k=1"], "--set takes ALGO.PARAM=VALUE"),
+    (["--seed", "x"], "argument --seed: invalid int value: 'x'"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
+    result = mnistbench(*args, "--out", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+
+
+def test_corrupt_data_dir_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "mnist.npz").write_bytes(b"garbage")
+    result = mnistbench("--algos", "knn", "--data-dir", str(tmp_path), "--out",
+                        str(tmp_path / "run"))
+    assert result.returncode == 2 and "is not a readable .npz archive" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_run_on_digits_prints_table_and_writes_files(tmp_path):
+    out = tmp_path / "run"
+    result = mnistbench("--algos", "knn,tree", "--dataset", "digits", "--set", "knn.k=1,3,5",
+                        "--seed", "7", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    header, rule, knn_row, tree_row = result.stdout.strip().splitlines()
+    assert header.split("|")[1].strip() == "algorithm" and "accuracy" in header
+    assert knn_row.split("|")[1].strip() == "knn" and "k=" in knn_row
+    assert "fitting on 1,437 images" in result.stderr
+    summary = pd.read_csv(out / "summary.csv")
+    assert f"{100 * summary.loc[0, 'accuracy']:.2f}" in knn_row
+    info = json.loads((out / "run.json").read_text())
+    assert info["command"][:3] == ["python", "-m", "mnistbench"] and "--seed" in info["command"]
+
+
+def test_list_shows_parameters_and_defaults():
+    result = mnistbench("--list")
+    assert result.returncode == 0
+    assert "knn" in result.stdout and "k=(1, 3, 5, 7, 9, 11, 13, 15)" in result.stdout
+    assert "random_state=None" in result.stdout
+
+
+def test_scikit_learn_only_runs_never_import_tensorflow(tmp_path):
+    code = ("import sys; from mnistbench.cli import main; "
+            f"rc = main(['--algos', 'knn,tree', '--dataset', 'digits', '--out', r'{tmp_path}']);"
+            "main(['--list']); "
+            "sys.exit(10 + rc if 'tensorflow' in sys.modules or 'keras' in sys.modules else rc)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,68 @@
+"""The scikit-learn contract, checked over every registered algorithm on tiny data."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from mnistbench.registry import algorithm_names, get_classifier
+
+# fast settings for tiny data; algorithms not listed run with their defaults
+QUICK = {}
+
+
+@pytest.fixture(params=algorithm_names())
+def fitted(request, digits):
+    classifier = get_classifier(request.param, **QUICK.get(request.param, {}))
+    returned = classifier.fit(digits.X_train, digits.y_train)
+    return request.param, classifier, returned
+
+
+def test_fit_returns_self(fitted):
+    _, classifier, returned = fitted
+    assert returned is classifier
+    assert classifier.classes_.tolist() == list(range(10))
+    assert classifier.n_features_in_ == 64
+
+
+def test_predict_proba_and_score(fitted, digits):
+    _, classifier, _ = fitted
+    predictions = classifier.predict(digits.X_test)
+    assert predictions.shape == (360,) and set(predictions) <= set(range(10))
+    proba = classifier.predict_proba(digits.X_test)
+    assert proba.shape == (360, 10) and (proba >= 0).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    score = classifier.score(digits.X_test, digits.y_test)
+    assert 0.5 < score <= 1  # far above chance (0.1) on digits
+    assert score == pytest.approx(np.mean(predictions == digits.y_test))
+
+
+def test_flat_and_image_inputs_agree(fitted, digits):
+    _, classifier, _ = fitted
+    flat = digits.X_test.reshape(360, 64)
+    np.testing.assert_array_equal(classifier.predict(flat), classifier.predict(digits.X_test))
+    with pytest.raises(ValueError, match="64"):
+        classifier.predict(np.zeros((2, 28, 28), np.uint8))
+
+
+def test_clone_and_params_round_trip(fitted):
+    name, classifier, _ = fitted
+    twin = clone(classifier)
+    assert twin.get_params() == classifier.get_params()
+    assert not hasattr(twin, "classes_")
+    assert type(get_classifier(name, **twin.get_params())) is type(classifier)
+
+
+def test_unfitted_model_refuses_to_predict(fitted, digits):
+    name, _, _ = fitted
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        get_classifier(name).predict(digits.X_test)
+
+
+def test_string_labels_are_kept(digits):
+    for name in algorithm_names():
+        labels = np.array(["zero one two three four five six seven eight nine".split()])[0]
+        classifier = get_classifier(name, **QUICK.get(name, {}))
+        classifier.fit(digits.X_train[:400], labels[digits.y_train[:400]])
+        assert set(classifier.predict(digits.X_test[:20])) <= set(labels)

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+from sklearn.neighbors import KNeighborsClassifier
+
+from mnistbench.classifiers import knn as knn_module
+from mnistbench.classifiers.knn import KNN
+from mnistbench.errors import ParameterError
+
+
+def sklearn_knn(k, X_train, y_train, X_test):
+    flat = lambda X: X.reshape(len(X), -1).astype(np.float64)  # noqa: E731
+    model = KNeighborsClassifier(n_neighbors=k).fit(flat(X_train), y_train)
+    return model.predict(flat(X_test)), model.predict_proba(flat(X_test))
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 7, 15])
+def test_equals_scikit_learn_on_digits(digits, k):
+    ours = KNN(k=k).fit(digits.X_train, digits.y_train)
+    expected, expected_proba = sklearn_knn(k, digits.X_train, digits.y_train, digits.X_test)
+    np.testing.assert_array_equal(ours.predict(digits.X_test), expected)
+    np.testing.assert_allclose(ours.predict_proba(digits.X_test), expected_proba)
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_equals_scikit_learn_on_an_mnist_slice(mnist, k):
+    X_train, y_train = mnist.X_train[:5000], mnist.y_train[:5000]
+    X_test = mnist.X_test[:1000]
+    expected, _ = sklearn_knn(k, X_train, y_train, X_test)
+    np.testing.assert_array_equal(KNN(k=k).fit(X_train, y_train).predict(X_test), expected)
+
+
+def test_exhaustive_fallback_keeps_results_exact(digits, monkeypatch):
+    # scramble the float32 pre-selection, and inflate the error bound so that the proof
+    # fails for every query: only the exhaustive float64 search can still get them right
+    monkeypatch.setattr(knn_module, "UNIT_ROUNDOFF", 1e-3)
+    model = KNN(k=5).fit(digits.X_train, digits.y_train)
+    noise = np.random.default_rng(0).normal(0, 1e5, len(digits.X_train)).astype(np.float32)
+    model.index_.sq_norms = model.index_.sq_norms + noise
+    expected, _ = sklearn_knn(5, digits.X_train, digits.y_train, digits.X_test)
+    np.testing.assert_array_equal(model.predict(digits.X_test), expected)
+
+
+def test_ties_between_classes_go_to_the_smallest_label():
+    X = np.array([[0.0], [2.0], [-1.0], [3.0]])
+    y = np.array([7, 3, 7, 3])
+    # the query at 1.0 has one 7 (distance 1) and one 3 (distance 1) among its 2 nearest
+    assert KNN(k=2).fit(X, y).predict(np.array([[1.0]])).tolist() == [3]
+
+
+def test_sweep_scores_every_k_on_the_holdout_only(digits):
+    model = KNN(k=(1, 3, 5)).fit(digits.X_train, digits.y_train)
+    X_fit, y_fit = digits.X_train[:1293], digits.y_train[:1293]
+    X_val, y_val = digits.X_train[1293:], digits.y_train[1293:]
+    for row in model.sweep_:
+        expected, _ = sklearn_knn(row["k"], X_fit, y_fit, X_val)
+        assert row["val_accuracy"] == pytest.approx(np.mean(expected == y_val))
+    best = max(row["val_accuracy"] for row in model.sweep_)
+    assert model.k_ == min(row["k"] for row in model.sweep_ if row["val_accuracy"] == best)
+    # after the sweep, the whole training set (holdout included) is searched
+    expected, _ = sklearn_knn(model.k_, digits.X_train, digits.y_train, digits.X_test)
+    np.testing.assert_array_equal(model.predict(digits.X_test), expected)
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5, "three", ()])
+def test_bad_k_is_a_parameter_error(k, digits):
+    with pytest.raises(ParameterError, match="k must be"):
+        KNN(k=k).fit(digits.X_train, digits.y_train)
+
+
+def test_k_larger_than_training_set():
+    with pytest.raises(ParameterError, match="exceeds"):
+        KNN(k=5).fit(np.zeros((3, 4)), [0, 1, 2])
