@@ -1,0 +1,134 @@
+"""What the neural-network adapters share: presets, the common parameters, per-epoch history.
+
+Every neural adapter takes ``preset`` plus the parameters of :class:`NeuralClassifier`, scales
+0-255 pixels to [0, 1] itself, validates on :func:`~mnistbench.datasets.holdout_split` (never
+the test set) and, after ``fit``, holds ``history_`` (one dict per epoch) and
+``chosen_params_`` (the effective preset values). TensorFlow is imported inside methods only.
+"""
+
+import json
+import time
+
+import numpy as np
+
+from mnistbench.classifiers.base import DigitClassifier, check_choice, check_in_range
+from mnistbench.datasets import holdout_split
+from mnistbench.errors import ParameterError
+
+FITTED_FILE = "fitted.json"
+CLASSES_FILE = "classes.npy"
+
+
+class NeuralClassifier(DigitClassifier):
+    """Base for the neural adapters.
+
+    Subclasses set ``PRESETS`` (name -> dict of settings, each with a ``description``) and an
+    ``__init__`` taking ``preset`` and the parameters below.
+
+    Parameters
+    ----------
+    preset : str
+        Named set of architecture and training settings; see the class's ``PRESETS``.
+    epochs, batch_size, learning_rate : optional
+        Override the preset's value when given. For presets that stop early, ``epochs`` is the
+        maximum.
+    time_budget : float, optional
+        Seconds of training; training stops after the epoch that crosses it.
+    validation_fraction : float
+        Share of the training data, taken from its end, held out for validation metrics and
+        early stopping.
+    random_state : int, optional
+        Seed; the same seed gives the same predictions on the same machine.
+    verbose : int
+        0 is quiet, 1 shows a progress bar.
+    """
+
+    PRESETS = {}
+
+    def check_params(self):
+        check_choice("preset", self.preset, tuple(self.PRESETS))
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) is not None:
+                check_in_range(name, getattr(self, name), 1)
+        for name in ("learning_rate", "time_budget"):
+            if getattr(self, name) is not None:
+                check_positive(name, getattr(self, name))
+        check_in_range("validation_fraction", self.validation_fraction, 0, 1, kind=float)
+        if self.random_state is not None:
+            check_in_range("random_state", self.random_state, 0, 2**32 - 1)
+        check_in_range("verbose", self.verbose, 0, 2)
+
+    def _settings(self):
+        """The preset's settings with the given overrides; also recorded in ``chosen_params_``."""
+        settings = {key: value for key, value in self.PRESETS[self.preset].items()
+                    if key != "description"}
+        for name in ("epochs", "batch_size", "learning_rate"):
+            if getattr(self, name) is not None:
+                settings[name] = getattr(self, name)
+        self.chosen_params_ = {"preset": self.preset, **settings}
+        return settings
+
+    def _holdout(self, X, y):
+        """``(X_fit, y_fit, X_val, y_val)`` with pixels scaled to [0, 1]."""
+        return holdout_split(scaled(X), y, self.validation_fraction)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_forward", None)  # a compiled TensorFlow function, rebuilt on first predict
+        return state
+
+    # Saving, used by mnistbench.persistence: plain fitted values go to JSON and .npy (no
+    # pickle), the network to the subclass's _save_weights format.
+
+    def _save_network(self, directory):
+        np.save(directory / CLASSES_FILE, self.classes_, allow_pickle=False)
+        fitted = {"n_features_in_": int(self.n_features_in_), "history_": self.history_,
+                  "chosen_params_": self.chosen_params_}
+        (directory / FITTED_FILE).write_text(json.dumps(fitted, indent=1))
+        return [CLASSES_FILE, FITTED_FILE, *self._save_weights(directory)]
+
+    def _load_network(self, directory):
+        self.classes_ = np.load(directory / CLASSES_FILE, allow_pickle=False)
+        for name, value in json.loads((directory / FITTED_FILE).read_text()).items():
+            setattr(self, name, value)
+        self._load_weights(directory)
+
+
+def check_positive(name, value):
+    """Return ``value`` as a float if it is a number above 0, else raise ParameterError."""
+    value = check_in_range(name, value, 0, kind=float)
+    if value == 0:
+        raise ParameterError(f"{name} must be above 0, got 0")
+    return value
+
+
+def scaled(X):
+    """0-255 pixels as float32 in [0, 1]."""
+    return np.asarray(X, dtype=np.float32) / 255
+
+
+class EpochLog:
+    """Collects ``history_`` rows, shows progress and says when the time budget is spent."""
+
+    def __init__(self, epochs, time_budget=None, verbose=0):
+        from tqdm.auto import tqdm
+
+        self.rows = []
+        self.time_budget = time_budget
+        self.start = time.perf_counter()
+        self.bar = tqdm(total=epochs, unit="epoch", disable=not verbose, leave=False)
+
+    def add(self, loss, accuracy, val_loss, val_accuracy):
+        """Record one epoch; return False once the time budget is spent."""
+        row = {"epoch": len(self.rows) + 1, "loss": float(loss), "accuracy": float(accuracy),
+               "val_loss": float(val_loss), "val_accuracy": float(val_accuracy),
+               "seconds": time.perf_counter() - self.start}
+        self.rows.append(row)
+        self.bar.update()
+        self.bar.set_postfix(loss=f"{row['loss']:.4f}", val_accuracy=f"{val_accuracy:.4f}")
+        return self.time_budget is None or row["seconds"] < self.time_budget
+
+    def close(self):
+        """Close the progress bar; return the history rows."""
+        self.bar.close()
+        return self.rows
