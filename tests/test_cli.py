@@ -1,8 +1,10 @@
 """The command line, run as a user runs it: in a subprocess."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -66,3 +68,14 @@ def test_scikit_learn_only_runs_never_import_tensorflow(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr
+
+
+def test_ctrl_c_exits_130_and_keeps_finished_jobs(tmp_path):
+    code = ("import sys; from mnistbench import registry; from mnistbench.cli import main; "
+            "registry.ALGORITHMS['ctrl-c'] = 'fake_algorithms:CtrlC'; "
+            f"sys.exit(main(['--algos', 'tree,ctrl-c', '--dataset', 'digits', '--out', r'{tmp_path}']))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)})
+    assert result.returncode == 130
+    assert f"interrupted; finished jobs are kept in {tmp_path}" in result.stderr
+    assert pd.read_csv(tmp_path / "summary.csv")["algorithm"].tolist() == ["tree"]
