@@ -7,6 +7,7 @@ from mnistbench.datasets import holdout_split
 from mnistbench.errors import ParameterError
 
 BLOCK_ROWS = 512  # queries per block: 512 x 60,000 float32 distances = 123 MB
+PARTITION_ROWS = 64  # rows per argpartition call: its 64 x 60,000 index array is 31 MB
 EXTRA_CANDIDATES = 16  # float32 candidates beyond k, re-ranked with exact distances
 UNIT_ROUNDOFF = 2.0 ** -24
 
@@ -108,8 +109,7 @@ def _block_neighbours(index, Q, k):
     approx = (-2 * Q32) @ index.X32.T
     approx += index.sq_norms
     m = min(k + EXTRA_CANDIDATES, n_train)
-    candidates = np.argpartition(approx, m - 1, axis=1)[:, :m] if m < n_train else \
-        np.broadcast_to(np.arange(n_train), (len(Q), n_train))
+    candidates = top_candidates(approx, m)
     exact = exact_sq_distances(Q, index.X, candidates)
     order = np.lexsort((candidates, exact), axis=1)
     nearest = np.take_along_axis(candidates, order[:, :k], axis=1)
@@ -128,6 +128,19 @@ def _block_neighbours(index, Q, k):
             full = exact_sq_distances(Q[row:row + 1], index.X, everyone)[0]
             nearest[row] = np.lexsort((everyone[0], full))[:k]
     return nearest
+
+
+def top_candidates(approx, m):
+    """Column indices of the ``m`` smallest values of each row, in no particular order."""
+    n_rows, n_train = approx.shape
+    if m >= n_train:
+        return np.broadcast_to(np.arange(n_train), (n_rows, n_train))
+    out = np.empty((n_rows, m), dtype=np.intp)
+    # argpartition returns a full-width index array: a few rows at a time keeps it small
+    for start in range(0, n_rows, PARTITION_ROWS):
+        rows = slice(start, start + PARTITION_ROWS)
+        out[rows] = np.argpartition(approx[rows], m - 1, axis=1)[:, :m]
+    return out
 
 
 def exact_sq_distances(Q, X, candidates):
