@@ -11,6 +11,7 @@ _API = {
     "load_dataset": "mnistbench.datasets",
     "algorithm_names": "mnistbench.registry",
     "get_classifier": "mnistbench.registry",
+    "load_model": "mnistbench.persistence",
     "run_benchmark": "mnistbench.runner",
 }
 

@@ -10,6 +10,10 @@ from mnistbench.errors import ParameterError
 ALGORITHMS = {
     "knn": "mnistbench.classifiers.knn:KNN",
     "tree": "mnistbench.classifiers.tree:DecisionTree",
+    "mlp": "mnistbench.classifiers.mlp:MLP",
+    "tf-softmax": "mnistbench.classifiers.tf_softmax:TFSoftmax",
+    "tf-mlp": "mnistbench.classifiers.tf_mlp:TFMLP",
+    "cnn": "mnistbench.classifiers.cnn:CNN",
 }
 
 

@@ -4,15 +4,13 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
+from conftest import TINY
 from mnistbench.registry import algorithm_names, get_classifier
-
-# fast settings for tiny data; algorithms not listed run with their defaults
-QUICK = {}
 
 
 @pytest.fixture(params=algorithm_names())
 def fitted(request, digits):
-    classifier = get_classifier(request.param, **QUICK.get(request.param, {}))
+    classifier = get_classifier(request.param, **TINY.get(request.param, {}))
     returned = classifier.fit(digits.X_train, digits.y_train)
     return request.param, classifier, returned
 
@@ -63,6 +61,6 @@ def test_unfitted_model_refuses_to_predict(fitted, digits):
 def test_string_labels_are_kept(digits):
     for name in algorithm_names():
         labels = np.array(["zero one two three four five six seven eight nine".split()])[0]
-        classifier = get_classifier(name, **QUICK.get(name, {}))
+        classifier = get_classifier(name, **TINY.get(name, {}))
         classifier.fit(digits.X_train[:400], labels[digits.y_train[:400]])
         assert set(classifier.predict(digits.X_test[:20])) <= set(labels)

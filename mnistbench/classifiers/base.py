@@ -50,6 +50,13 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return self.classes_[self._predict(self._flat(X))]
 
+    def save(self, path):
+        """Save the fitted model into the directory ``path``; load it with
+        :func:`mnistbench.load_model`. See :mod:`mnistbench.persistence` for the files."""
+        from mnistbench.persistence import save_model
+
+        return save_model(self, path)
+
     def _predict(self, X):
         """Class indices for flat ``X``; override when there is a faster path than this."""
         return np.argmax(self._predict_proba(X), axis=1)

@@ -17,6 +17,7 @@ from mnistbench.errors import ParameterError
 
 FITTED_FILE = "fitted.json"
 CLASSES_FILE = "classes.npy"
+FITTED_ATTRIBUTES = ("n_features_in_", "history_", "chosen_params_")  # saved as JSON
 
 
 class NeuralClassifier(DigitClassifier):
@@ -73,24 +74,24 @@ class NeuralClassifier(DigitClassifier):
         return holdout_split(scaled(X), y, self.validation_fraction)
 
     def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_forward", None)  # a compiled TensorFlow function, rebuilt on first predict
-        return state
+        # not the compiled TensorFlow function (it cannot be pickled): predict rebuilds it
+        return {key: value for key, value in super().__getstate__().items()
+                if key != "_forward"}
 
     # Saving, used by mnistbench.persistence: plain fitted values go to JSON and .npy (no
     # pickle), the network to the subclass's _save_weights format.
 
     def _save_network(self, directory):
         np.save(directory / CLASSES_FILE, self.classes_, allow_pickle=False)
-        fitted = {"n_features_in_": int(self.n_features_in_), "history_": self.history_,
-                  "chosen_params_": self.chosen_params_}
+        fitted = {name: getattr(self, name) for name in FITTED_ATTRIBUTES}
         (directory / FITTED_FILE).write_text(json.dumps(fitted, indent=1))
         return [CLASSES_FILE, FITTED_FILE, *self._save_weights(directory)]
 
     def _load_network(self, directory):
         self.classes_ = np.load(directory / CLASSES_FILE, allow_pickle=False)
-        for name, value in json.loads((directory / FITTED_FILE).read_text()).items():
-            setattr(self, name, value)
+        fitted = json.loads((directory / FITTED_FILE).read_text())
+        for name in FITTED_ATTRIBUTES:
+            setattr(self, name, fitted[name])
         self._load_weights(directory)
 
 
@@ -105,6 +106,13 @@ def check_positive(name, value):
 def scaled(X):
     """0-255 pixels as float32 in [0, 1]."""
     return np.asarray(X, dtype=np.float32) / 255
+
+
+def predict_in_chunks(forward, X, rows):
+    """``forward`` (a compiled TensorFlow function) applied to ``rows`` rows of ``X`` at a time,
+    joined into one array (bounded memory for big test sets; one call for one image)."""
+    return np.concatenate([forward(X[start:start + rows]).numpy()
+                           for start in range(0, max(len(X), 1), rows)])
 
 
 class EpochLog:

@@ -10,13 +10,18 @@ import math
 
 import numpy as np
 
-from mnistbench.classifiers.neural import EpochLog, NeuralClassifier, scaled
+from mnistbench.classifiers.neural import (EpochLog, NeuralClassifier, predict_in_chunks,
+                                           scaled)
 
 WEIGHTS_FILE = "weights.npz"
 PREDICT_ROWS = 8192
 ADAM = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}  # Keras' defaults
 
 PRESETS = {
+    "dense-256-128": {
+        "description": "256-128 ReLU, dropout 0.2, Adam 1e-3, 8 epochs of batch 128 (~98.1%)",
+        "hidden": [256, 128], "dropout": 0.2, "optimizer": "adam", "learning_rate": 1e-3,
+        "epochs": 8, "batch_size": 128},
     "dense-128-64": {
         "description": "128-64 ReLU, Adam 1e-3, 5 epochs of batch 32 (~97.5%)",
         "hidden": [128, 64], "dropout": 0.0, "optimizer": "adam", "learning_rate": 1e-3,
@@ -30,11 +35,11 @@ PRESETS = {
 
 
 class TFMLP(NeuralClassifier):
-    """Multi-layer perceptron written in TensorFlow (no Keras); presets in ``PRESETS``."""
+    """MLP in TensorFlow (no Keras); presets dense-256-128, dense-128-64, dense-1000-250-100."""
 
     PRESETS = PRESETS
 
-    def __init__(self, preset="dense-128-64", epochs=None, batch_size=None, learning_rate=None,
+    def __init__(self, preset="dense-256-128", epochs=None, batch_size=None, learning_rate=None,
                  time_budget=None, validation_fraction=0.1, random_state=None, verbose=0):
         self.preset = preset
         self.epochs = epochs
@@ -100,9 +105,7 @@ class TFMLP(NeuralClassifier):
     def _predict_proba(self, X):
         if getattr(self, "_forward", None) is None:
             self._forward = compiled_softmax(self.weights_)
-        X = scaled(X)
-        return np.concatenate([self._forward(X[start:start + PREDICT_ROWS]).numpy()
-                               for start in range(0, len(X), PREDICT_ROWS)])
+        return predict_in_chunks(self._forward, scaled(X), PREDICT_ROWS)
 
     def _save_weights(self, directory):
         np.savez(directory / WEIGHTS_FILE, *self.weights_)

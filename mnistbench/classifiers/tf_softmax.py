@@ -5,9 +5,9 @@ from mnistbench.classifiers.tf_mlp import TFMLP
 
 PRESETS = {
     "fast": {
-        "description": "Adam 1e-3, 5 epochs of batch 100: the classic's accuracy in a tenth of "
+        "description": "Adam 3e-3, 5 epochs of batch 100: the classic's accuracy in a fifth of "
                        "its time (~92%)",
-        "hidden": [], "dropout": 0.0, "optimizer": "adam", "learning_rate": 1e-3, "epochs": 5,
+        "hidden": [], "dropout": 0.0, "optimizer": "adam", "learning_rate": 3e-3, "epochs": 5,
         "batch_size": 100},
     "classic": {
         "description": "plain SGD 0.01, 50 epochs of batch 128 (reference: 91.7%)",
@@ -17,7 +17,7 @@ PRESETS = {
 
 
 class TFSoftmax(TFMLP):
-    """Softmax regression written in TensorFlow (no Keras); presets in ``PRESETS``.
+    """Softmax regression written in TensorFlow (no Keras); presets fast, classic.
 
     The default preset, ``fast``, reaches the accuracy of the classic SGD recipe (preset
     ``classic``) in a fraction of its training time.

@@ -1,0 +1,233 @@
+"""The neural adapters on tiny data: reference accuracy, documented architectures, seeds,
+history, saving and loading (every algorithm), and TensorFlow staying unimported until fit."""
+
+import json
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+import mnistbench
+from conftest import TINY
+from mnistbench.errors import DataError, ParameterError
+from mnistbench.registry import algorithm_names, get_class, get_classifier
+
+NEURAL = ("mlp", "tf-softmax", "tf-mlp", "cnn")
+HISTORY_KEYS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
+
+
+def fit_tiny(name, digits, **params):
+    seed = {"random_state": 0} if "random_state" in get_class(name)().get_params() else {}
+    classifier = get_classifier(name, **{**seed, **TINY.get(name, {}), **params})
+    return classifier.fit(digits.X_train, digits.y_train)
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    """``fitted(name)``: the algorithm fitted once on the digits with its tiny settings."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = fit_tiny(name, digits)
+        return cache[name]
+
+    return get
+
+
+def test_importing_and_listing_never_imports_tensorflow():
+    code = """if True:
+        import contextlib, io, sys
+        import mnistbench.classifiers.cnn, mnistbench.classifiers.tf_mlp
+        import mnistbench.classifiers.tf_softmax, mnistbench.classifiers.mlp
+        import mnistbench.persistence
+        from mnistbench.cli import main
+        from mnistbench.registry import algorithm_names, get_class, get_classifier
+        for name in algorithm_names():
+            get_classifier(name).get_params()
+        with contextlib.redirect_stdout(io.StringIO()):
+            main(["--list"])
+        print(sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")))
+    """
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_tf_softmax_matches_logistic_regression(fitted, digits):
+    X_train, X_test = (X.reshape(len(X), -1) / 255 for X in (digits.X_train, digits.X_test))
+    reference = LogisticRegression(max_iter=5000).fit(X_train, digits.y_train)
+    ours = fitted("tf-softmax").score(digits.X_test, digits.y_test)
+    assert ours >= reference.score(X_test, digits.y_test) - 0.02
+
+
+def layer_shapes(model):
+    return [tuple(layer.output.shape[1:]) for layer in model.layers]
+
+
+def test_cnn_presets_build_the_documented_networks():
+    from mnistbench.classifiers.cnn import build_network
+
+    small = build_network("small", 28, 10)
+    assert layer_shapes(small) == [(26, 26, 32), (13, 13, 32), (11, 11, 64), (5, 5, 64), (1600,),
+                                   (1600,), (10,)]
+    assert small.count_params() == 34_826
+    deep = build_network("deep", 28, 10)
+    assert deep.count_params() == 3_425_386
+    convolutions = [layer for layer in deep.layers if type(layer).__name__ == "Conv2D"]
+    assert [(layer.filters, layer.kernel_size[0]) for layer in convolutions] == [
+        (32, 3), (32, 3), (32, 5), (64, 3), (64, 3), (64, 5), (32, 3)]
+    assert [type(layer).__name__ for layer in deep.layers].count("BatchNormalization") == 6
+    assert layer_shapes(deep)[-6:] == [(28, 28, 32), (25_088,), (25_088,), (128,), (128,), (10,)]
+    fast = build_network("fast", 28, 10)
+    assert layer_shapes(fast)[-4:] == [(1600,), (128,), (128,), (10,)]
+    # smaller images are upscaled first, so the networks stay the same
+    assert layer_shapes(build_network("small", 8, 10))[0] == (28, 28, 1)
+    assert build_network("deep", 8, 10).count_params() == 3_425_386
+
+
+@pytest.mark.parametrize("preset", ["small", "deep"])
+def test_cnn_presets_train(preset, digits):
+    # deep: augmentation, plateau halving, early stopping and best-loss restore all run
+    classifier = get_classifier("cnn", preset=preset, epochs=2, batch_size=32, random_state=0)
+    classifier.fit(digits.X_train[:160], digits.y_train[:160])
+    assert len(classifier.history_) == 2
+    assert classifier.predict(digits.X_test[:5]).shape == (5,)
+
+
+@pytest.mark.parametrize("preset, shapes", [
+    ("dense-256-128", [(64, 256), (256,), (256, 128), (128,), (128, 10), (10,)]),
+    ("dense-128-64", [(64, 128), (128,), (128, 64), (64,), (64, 10), (10,)]),
+    ("dense-1000-250-100", [(64, 1000), (1000,), (1000, 250), (250,), (250, 100), (100,),
+                            (100, 10), (10,)]),
+])
+def test_tf_mlp_presets_build_the_documented_networks(preset, shapes, digits):
+    classifier = fit_tiny("tf-mlp", digits, preset=preset, epochs=1)
+    assert [w.shape for w in classifier.weights_] == shapes
+
+
+def test_tf_mlp_step_count_preset_stops_mid_epoch(digits):
+    classifier = fit_tiny("tf-mlp", digits, preset="dense-1000-250-100", batch_size=1,
+                          epochs=None)
+    assert classifier.chosen_params_["steps"] == 1000
+    assert len(classifier.history_) == 1  # 1,000 of the epoch's 1,293 steps
+
+
+def test_softmax_and_sklearn_mlp_shapes(fitted):
+    assert [w.shape for w in fitted("tf-softmax").weights_] == [(64, 10), (10,)]
+    assert [w.shape for w in fitted("mlp").model_.coefs_] == [(64, 100), (100, 10)]
+
+
+@pytest.mark.parametrize("name", NEURAL)
+def test_same_seed_gives_identical_predictions(name, fitted, digits):
+    again = fit_tiny(name, digits)
+    np.testing.assert_array_equal(again.predict_proba(digits.X_test),
+                                  fitted(name).predict_proba(digits.X_test))
+
+
+@pytest.mark.parametrize("name", NEURAL)
+def test_history_and_chosen_params(name, fitted):
+    classifier = fitted(name)
+    history = classifier.history_
+    assert all(list(row) == HISTORY_KEYS for row in history)
+    assert [row["epoch"] for row in history] == list(range(1, len(history) + 1))
+    assert all(a["seconds"] < b["seconds"] for a, b in zip(history, history[1:]))
+    assert 0.5 < history[-1]["val_accuracy"] <= 1
+    if name != "mlp":  # the MLP may stop early
+        assert len(history) == TINY[name]["epochs"]
+    assert classifier.chosen_params_["preset"] == classifier.preset
+    assert classifier.chosen_params_["epochs"] == TINY[name]["epochs"]
+
+
+@pytest.mark.parametrize("name", NEURAL)
+def test_time_budget_stops_after_the_epoch_that_crosses_it(name, digits):
+    assert len(fit_tiny(name, digits, time_budget=1e-6).history_) == 1
+
+
+@pytest.mark.parametrize("params", [{"preset": "huge"}, {"epochs": 0}, {"learning_rate": 0},
+                                    {"time_budget": -1}, {"batch_size": 2.5}, {"verbose": 3}])
+@pytest.mark.parametrize("name", NEURAL)
+def test_invalid_parameters_are_refused_before_fit(name, params):
+    with pytest.raises(ParameterError):
+        get_classifier(name, **params)
+
+
+def test_quiet_unless_verbose(capsys, digits):
+    fit_tiny("tf-softmax", digits, epochs=2)
+    assert capsys.readouterr().err == ""
+    fit_tiny("tf-softmax", digits, epochs=2, verbose=1)
+    assert "epoch" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", algorithm_names())
+def test_saved_model_loads_and_predicts_the_same(name, fitted, digits, tmp_path):
+    model = fitted(name)
+    model.save(tmp_path / "model")
+    loaded = mnistbench.load_model(tmp_path / "model")
+    assert type(loaded) is type(model) and loaded.get_params() == model.get_params()
+    np.testing.assert_array_equal(loaded.predict_proba(digits.X_test),
+                                  model.predict_proba(digits.X_test))
+    np.testing.assert_array_equal(loaded.predict(digits.X_test[:1]),
+                                  model.predict(digits.X_test[:1]))
+    for attribute in ("classes_", "n_features_in_", "history_", "chosen_params_"):
+        if hasattr(model, attribute):
+            np.testing.assert_equal(getattr(loaded, attribute), getattr(model, attribute))
+
+
+@pytest.mark.parametrize("name", ["tf-mlp", "cnn"])
+def test_fitted_networks_pickle(name, fitted, digits):
+    model = fitted(name)
+    expected = model.predict_proba(digits.X_test)  # builds the compiled forward pass
+    copy = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(copy.predict_proba(digits.X_test), expected)
+    assert model._forward is not None  # pickling left the original untouched
+
+
+def test_saving_again_replaces_the_previous_model(fitted, tmp_path):
+    fitted("tree").save(tmp_path)
+    fitted("tf-softmax").save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "classes.npy", "fitted.json", "mnistbench-model.json", "weights.npz"]
+    assert type(mnistbench.load_model(tmp_path)).__name__ == "TFSoftmax"
+
+
+def test_refuses_to_save_into_a_foreign_directory(fitted, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(DataError, match="not empty"):
+        fitted("tree").save(tmp_path)
+    with pytest.raises(DataError, match="not a directory"):
+        fitted("tree").save(tmp_path / "notes.txt")
+
+
+def test_loading_what_is_not_a_model_is_a_data_error(fitted, tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        mnistbench.load_model(tmp_path / "missing")
+    with pytest.raises(DataError, match="not a saved mnistbench model"):
+        mnistbench.load_model(tmp_path)
+    manifest = tmp_path / "mnistbench-model.json"
+    manifest.write_text("{not json")
+    with pytest.raises(DataError, match="not valid JSON"):
+        mnistbench.load_model(tmp_path)
+    manifest.write_text(json.dumps({"format": "something else"}))
+    with pytest.raises(DataError, match="not an mnistbench model manifest"):
+        mnistbench.load_model(tmp_path)
+
+    saved = tmp_path / "saved"
+    fitted("tf-softmax").save(saved)
+    good = json.loads((saved / "mnistbench-model.json").read_text())
+    for change, message in [({"class": "os:system"}, "not a registered"),
+                            ({"files": ["../../etc/passwd"]}, "not an mnistbench model"),
+                            ({"version": 99}, "version 99")]:
+        (saved / "mnistbench-model.json").write_text(json.dumps({**good, **change}))
+        with pytest.raises(DataError, match=message):
+            mnistbench.load_model(saved)
+    (saved / "mnistbench-model.json").write_text(json.dumps(good))
+    (saved / "weights.npz").write_bytes(b"damaged")
+    with pytest.raises(DataError, match="could not be read"):
+        mnistbench.load_model(saved)
+    (saved / "weights.npz").unlink()
+    with pytest.raises(DataError, match="weights.npz missing"):
+        mnistbench.load_model(saved)
