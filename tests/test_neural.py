@@ -231,3 +231,16 @@ def test_loading_what_is_not_a_model_is_a_data_error(fitted, tmp_path):
     (saved / "weights.npz").unlink()
     with pytest.raises(DataError, match="weights.npz missing"):
         mnistbench.load_model(saved)
+
+
+@pytest.mark.parametrize("name", NEURAL)
+def test_monitor_records_accuracy_without_changing_the_model(name, digits):
+    plain = fit_tiny(name, digits)
+    monitored = get_classifier(name, random_state=0, **TINY[name]).fit(
+        digits.X_train, digits.y_train, monitor=(digits.X_test, digits.y_test))
+    np.testing.assert_array_equal(monitored.predict(digits.X_test), plain.predict(digits.X_test))
+    # the epoch whose weights the model kept (the mlp restores its best one)
+    kept = monitored.history_[monitored.chosen_params_.get("best_epoch", 0) - 1]
+    assert kept["monitor_accuracy"] == pytest.approx(monitored.score(digits.X_test, digits.y_test))
+    assert "monitor_accuracy" not in plain.history_[-1]
+    assert not hasattr(monitored, "_monitor")

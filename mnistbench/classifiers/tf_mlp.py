@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from mnistbench.classifiers.neural import (EpochLog, NeuralClassifier, predict_in_chunks,
+from mnistbench.classifiers.neural import (NeuralClassifier, predict_in_chunks,
                                            scaled)
 
 WEIGHTS_FILE = "weights.npz"
@@ -89,7 +89,8 @@ class TFMLP(NeuralClassifier):
             return loss_sum / seen, tf.cast(correct, tf.float32) / seen, steps
 
         steps_left = settings.get("steps", math.inf)
-        log = EpochLog(settings["epochs"], self.time_budget, self.verbose)
+        log = self._epoch_log(settings["epochs"], lambda X: tf.nn.softmax(
+            forward(weights, tf.constant(X))).numpy())
         for _ in range(settings["epochs"]):
             order = tf.argsort(rng.uniform([len(y_fit)]))  # this epoch's shuffle
             loss, accuracy, steps = train_epoch(order, tf.constant(min(steps_left, 2**31 - 1),
