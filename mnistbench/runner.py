@@ -60,7 +60,7 @@ def run_benchmark(algos, dataset="mnist", data_dir=None, seed=0, params=None, ou
         Jobs run at once (joblib). Keep 1 when timings matter.
     progress : callable, optional
         Called with one line of text at each stage; adapters with a ``verbose`` parameter are
-        also made verbose.
+        also made verbose when standard error is a terminal.
 
     Returns
     -------
@@ -139,7 +139,8 @@ def run_job(job, save_models=None, progress=None):
         data = load_dataset(job.dataset, job.data_dir)
         record.update(dataset_checksum=data.checksum, n_train=len(data.X_train),
                       n_test=len(data.X_test))
-        classifier = build_classifier(job, verbose=progress is not None)
+        # progress bars only on a terminal: in a log file they are walls of carriage returns
+        classifier = build_classifier(job, verbose=progress is not None and sys.stderr.isatty())
         classifier.import_backend()  # a framework's import time is not training time
         say(f"[{job.job}] {job.algorithm}: fitting on {len(data.X_train):,} images")
         _, record["fit_s"] = timed(classifier.fit, data.X_train, data.y_train)

@@ -161,8 +161,7 @@ class EpochLog:
         self.time_budget = time_budget
         self.monitor = monitor
         self.start = time.perf_counter()
-        self.bar = tqdm(total=epochs, unit="epoch", disable=True if not verbose else None,
-                        leave=False)
+        self.bar = tqdm(total=epochs, unit="epoch", disable=not verbose, leave=False)
 
     def add(self, loss, accuracy, val_loss, val_accuracy):
         """Record one epoch; return False once the time budget is spent."""
