@@ -244,3 +244,17 @@ def test_monitor_records_accuracy_without_changing_the_model(name, digits):
     assert kept["monitor_accuracy"] == pytest.approx(monitored.score(digits.X_test, digits.y_test))
     assert "monitor_accuracy" not in plain.history_[-1]
     assert not hasattr(monitored, "_monitor")
+
+
+def test_bfloat16_policy_keeps_float32_output_and_global_policy():
+    import keras
+
+    from mnistbench.classifiers.cnn import build_network, dtype_policy
+
+    model = build_network("fast", 28, 10, "mixed_bfloat16")
+    assert model.layers[0].compute_dtype == "bfloat16"
+    assert model.layers[0].variable_dtype == "float32"
+    assert model.layers[-1].compute_dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"
+    assert dtype_policy("float32") == "float32"
+    assert dtype_policy("auto") in ("float32", "mixed_bfloat16")

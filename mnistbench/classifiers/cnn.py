@@ -6,6 +6,7 @@ so every preset keeps its architecture.
 """
 
 import math
+from pathlib import Path
 
 from mnistbench.classifiers.neural import (NeuralClassifier, predict_in_chunks,
                                            scaled)
@@ -17,21 +18,25 @@ MIN_SIDE = 28
 PRESETS = {
     "fast": {
         "description": "the small convnet with a dense 128 layer, Adam with a one-cycle rate "
-                       "peaking at 6e-3, 10 epochs of batch 128 (~99.4%)",
+                       "peaking at 6e-3, 4 epochs of batch 128, bfloat16 where the CPU has it "
+                       "(~99.3%, 99.0% in a sixth of the small preset's time)",
         "architecture": "fast", "optimizer": "adam", "learning_rate": 6e-3,
-        "schedule": "one-cycle", "epochs": 10, "batch_size": 128, "augment": False},
+        "schedule": "one-cycle", "epochs": 4, "batch_size": 128, "augment": False,
+        "precision": "auto"},
     "small": {
         "description": "the keras.io MNIST convnet: conv32-pool-conv64-pool-dropout 0.5-dense, "
                        "Adam 1e-3, 15 epochs of batch 128 (~99.2%)",
         "architecture": "small", "optimizer": "adam", "learning_rate": 1e-3,
-        "schedule": "constant", "epochs": 15, "batch_size": 128, "augment": False},
+        "schedule": "constant", "epochs": 15, "batch_size": 128, "augment": False,
+        "precision": "float32"},
     "deep": {
         "description": "seven 3x3/5x5 convolutions with batch norm, dense 128, dropout 0.4 "
                        "(3,425,386 parameters); RMSprop 1e-3 halved on plateaus, shift/rotate/"
                        "shear/zoom augmentation, early stopping, up to 200 epochs of batch 256 "
                        "(reported 99.64%)",
         "architecture": "deep", "optimizer": "rmsprop", "learning_rate": 1e-3,
-        "schedule": "plateau", "epochs": 200, "batch_size": 256, "augment": True},
+        "schedule": "plateau", "epochs": 200, "batch_size": 256, "augment": True,
+        "precision": "float32"},
 }
 
 
@@ -67,7 +72,9 @@ class CNN(NeuralClassifier):
             augment = augmentation(self.random_state)
             batches = batches.map(lambda images, labels: (augment(images, training=True), labels))
         steps = settings["epochs"] * math.ceil(len(X_fit) / settings["batch_size"])
-        model = build_network(settings["architecture"], side, len(self.classes_))
+        self.chosen_params_["precision"] = dtype_policy(settings["precision"])
+        model = build_network(settings["architecture"], side, len(self.classes_),
+                              self.chosen_params_["precision"])
         # Keras draws the progress bar itself
         forward = compiled_forward(model)
         log = self._epoch_log(settings["epochs"], lambda X: predict_in_chunks(
@@ -107,15 +114,44 @@ def image_side(n_pixels):
     return side
 
 
-def build_network(architecture, side, n_classes):
-    """The Keras model of ``architecture`` for ``side`` x ``side`` x 1 images."""
+def build_network(architecture, side, n_classes, policy="float32"):
+    """The Keras model of ``architecture`` for ``side`` x ``side`` x 1 images.
+
+    ``policy`` is the Keras dtype policy of the hidden layers; the output stays float32.
+    """
     import keras
     from keras import layers
 
-    resize = [layers.Resizing(MIN_SIDE, MIN_SIDE)] if side < MIN_SIDE else []
-    body = {"fast": fast_layers, "small": small_layers, "deep": deep_layers}[architecture]()
+    default = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)  # layers take the policy in force when made
+    try:
+        resize = [layers.Resizing(MIN_SIDE, MIN_SIDE)] if side < MIN_SIDE else []
+        body = {"fast": fast_layers, "small": small_layers, "deep": deep_layers}[architecture]()
+    finally:
+        keras.config.set_dtype_policy(default)
     return keras.Sequential([keras.Input((side, side, 1)), *resize, *body,
-                             layers.Dense(n_classes, activation="softmax")], name=architecture)
+                             layers.Dense(n_classes, activation="softmax", dtype="float32")],
+                            name=architecture)
+
+
+def dtype_policy(precision):
+    """The Keras dtype policy for a preset's ``precision``: ``auto`` trains in bfloat16 (with
+    float32 weights) on a CPU with native bfloat16 arithmetic and no GPU, else in float32."""
+    if precision != "auto":
+        return precision
+    import tensorflow as tf
+
+    return "mixed_bfloat16" if cpu_has_bfloat16() and not tf.config.list_physical_devices(
+        "GPU") else "float32"
+
+
+def cpu_has_bfloat16():
+    """Whether the CPU advertises native bfloat16 instructions (AVX-512 BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def fast_layers():
