@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from mnistbench.errors import ParameterError
+
 SUMMARY_COLUMNS = [
     "job", "algorithm", "params", "chosen", "seed", "dataset", "dataset_checksum", "n_train",
     "n_test", "status", "error", "accuracy", "precision_macro", "recall_macro", "f1_macro",
@@ -45,7 +47,13 @@ class RunFiles:
         self.directory = Path(directory)
 
     def start(self, info):
-        """Create the folder and write ``run.json`` with status ``running``."""
+        """Create the folder and write ``run.json`` with status ``running``.
+
+        A folder that already holds a run is refused rather than mixed with this one.
+        """
+        if (self.directory / "run.json").exists():
+            raise ParameterError(f"{self.directory} already holds a run; choose another --out "
+                                 "or remove it")
         self.directory.mkdir(parents=True, exist_ok=True)
         self.info = {**info, "status": "running", "started_at": utc_now()}
         self._write_info()

@@ -112,7 +112,6 @@ def test_tf_mlp_presets_build_the_documented_networks(preset, shapes, digits):
 def test_tf_mlp_step_count_preset_stops_mid_epoch(digits):
     classifier = fit_tiny("tf-mlp", digits, preset="dense-1000-250-100", batch_size=1,
                           epochs=None)
-    assert classifier.chosen_params_["steps"] == 1000
     assert len(classifier.history_) == 1  # 1,000 of the epoch's 1,293 steps
 
 

@@ -79,3 +79,10 @@ def test_bad_specs_fail_before_anything_runs(algos, params, message):
 
 def test_all_expands_to_every_registered_algorithm():
     assert [job.algorithm for job in make_jobs("all", "digits")] == registry.algorithm_names()
+
+
+def test_an_existing_run_is_never_mixed_with_a_new_one(tmp_path):
+    run_benchmark(["tree"], dataset="digits", out=tmp_path)
+    with pytest.raises(ParameterError, match="already holds a run"):
+        run_benchmark(["tree"], dataset="digits", out=tmp_path)
+    assert len(pd.read_csv(tmp_path / "summary.csv")) == 1

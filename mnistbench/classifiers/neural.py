@@ -3,7 +3,7 @@
 Every neural adapter takes ``preset`` plus the parameters of :class:`NeuralClassifier`, scales
 0-255 pixels to [0, 1] itself, validates on :func:`~mnistbench.datasets.holdout_split` (never
 the test set) and, after ``fit``, holds ``history_`` (one dict per epoch) and
-``chosen_params_`` (the effective preset values). TensorFlow is imported inside methods only.
+``chosen_params_`` (the preset, overrides and what fit decided). TensorFlow is imported inside methods only.
 """
 
 import json
@@ -92,14 +92,18 @@ class NeuralClassifier(DigitClassifier):
         check_in_range("verbose", self.verbose, 0, 2)
 
     def _settings(self):
-        """The preset's settings with the given overrides; also recorded in ``chosen_params_``."""
-        settings = {key: value for key, value in self.PRESETS[self.preset].items()
-                    if key != "description"}
-        for name in ("epochs", "batch_size", "learning_rate"):
-            if getattr(self, name) is not None:
-                settings[name] = getattr(self, name)
-        self.chosen_params_ = {"preset": self.preset, **settings}
-        return settings
+        """The preset's settings with the given overrides.
+
+        ``chosen_params_`` starts as the preset's name and the overrides (the preset's other
+        values are in the code, named by the run's git revision); ``fit`` adds what it decides.
+        """
+        overrides = {name: getattr(self, name) for name in ("epochs", "batch_size",
+                                                            "learning_rate")
+                     if getattr(self, name) is not None}
+        self.chosen_params_ = {"preset": self.preset, **overrides}
+        preset = {key: value for key, value in self.PRESETS[self.preset].items()
+                  if key != "description"}
+        return {**preset, **overrides}
 
     def _holdout(self, X, y):
         """``(X_fit, y_fit, X_val, y_val)`` with pixels scaled to [0, 1]."""

@@ -54,7 +54,6 @@ class TFMLP(NeuralClassifier):
         settings = super()._settings()
         if self.epochs is not None:  # epochs given: they replace a preset's step count
             settings.pop("steps", None)
-            self.chosen_params_.pop("steps", None)
         return settings
 
     def _fit(self, X, y):
