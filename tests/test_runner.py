@@ -44,8 +44,8 @@ def test_run_writes_tidy_files(tmp_path, digits):
 
 
 def test_tree_is_seeded_by_the_run(tmp_path):
-    seeds = [run_benchmark(["tree"], dataset="digits", seed=seed, out=tmp_path / str(seed))
-             for seed in (1, 1, 2)]
+    seeds = [run_benchmark(["tree"], dataset="digits", seed=seed, out=tmp_path / str(run))
+             for run, seed in enumerate((1, 1, 2))]
     assert seeds[0]["chosen"][0] == seeds[1]["chosen"][0]
     assert seeds[0]["accuracy"][0] == seeds[1]["accuracy"][0]
 
