@@ -23,6 +23,15 @@ PRESETS = {
         "architecture": "fast", "optimizer": "adam", "learning_rate": 6e-3,
         "schedule": "one-cycle", "epochs": 4, "batch_size": 128, "augment": False,
         "precision": "auto"},
+    "best": {
+        "description": "a strided seven-convolution net with batch norm (Deotte's Kaggle "
+                       "design, 327k parameters), rotate/shift/shear/zoom augmentation, Adam "
+                       "one-cycle to 3e-3 over 20 epochs of batch 128, bfloat16 where the CPU "
+                       "has it; ends with the weights of the best validation loss (~99.6%, "
+                       "about 15 CPU minutes)",
+        "architecture": "strided", "optimizer": "adam", "learning_rate": 3e-3,
+        "schedule": "one-cycle", "epochs": 20, "batch_size": 128, "augment": True,
+        "precision": "auto", "restore_best": True},
     "small": {
         "description": "the keras.io MNIST convnet: conv32-pool-conv64-pool-dropout 0.5-dense, "
                        "Adam 1e-3, 15 epochs of batch 128 (~99.2%)",
@@ -36,7 +45,7 @@ PRESETS = {
                        "(reported 99.64%)",
         "architecture": "deep", "optimizer": "rmsprop", "learning_rate": 1e-3,
         "schedule": "plateau", "epochs": 200, "batch_size": 256, "augment": True,
-        "precision": "float32"},
+        "precision": "float32", "restore_best": True},
 }
 
 
@@ -70,7 +79,8 @@ class CNN(NeuralClassifier):
             len(X_fit), seed=self.random_state).batch(settings["batch_size"])
         if settings["augment"]:
             augment = augmentation(self.random_state)
-            batches = batches.map(lambda images, labels: (augment(images, training=True), labels))
+            batches = batches.map(lambda images, labels: (augment(images, training=True), labels),
+                                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         steps = settings["epochs"] * math.ceil(len(X_fit) / settings["batch_size"])
         self.chosen_params_["precision"] = dtype_policy(settings["precision"])
         model = build_network(settings["architecture"], side, len(self.classes_),
@@ -126,7 +136,8 @@ def build_network(architecture, side, n_classes, policy="float32"):
     keras.config.set_dtype_policy(policy)  # layers take the policy in force when made
     try:
         resize = [layers.Resizing(MIN_SIDE, MIN_SIDE)] if side < MIN_SIDE else []
-        body = {"fast": fast_layers, "small": small_layers, "deep": deep_layers}[architecture]()
+        body = {"fast": fast_layers, "small": small_layers, "deep": deep_layers,
+                "strided": strided_layers}[architecture]()
     finally:
         keras.config.set_dtype_policy(default)
     return keras.Sequential([keras.Input((side, side, 1)), *resize, *body,
@@ -161,6 +172,22 @@ def fast_layers():
     return [layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
             layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
             layers.Flatten(), layers.Dense(128, activation="relu"), layers.Dropout(0.3)]
+
+
+def strided_layers():
+    """32C3-32C3-32C5S2-64C3-64C3-64C5S2-128C4, each with batch norm, dropout 0.4 after each
+    stride and before the output (Chris Deotte's "How to choose CNN architecture MNIST")."""
+    from keras import layers
+
+    stack = []
+    for filters in (32, 64):
+        for kernel, stride in ((3, 1), (3, 1), (5, 2)):
+            padding = "same" if stride == 2 else "valid"
+            stack += [layers.Conv2D(filters, kernel, strides=stride, padding=padding,
+                                    activation="relu"), layers.BatchNormalization()]
+        stack.append(layers.Dropout(0.4))
+    return stack + [layers.Conv2D(128, 4, activation="relu"), layers.BatchNormalization(),
+                    layers.Flatten(), layers.Dropout(0.4)]
 
 
 def small_layers():
@@ -210,9 +237,9 @@ def make_optimizer(settings, steps):
 
 
 def training_callbacks(settings, model, log):
-    """Callbacks that feed ``log`` (stopping once the time budget is spent) and, for the
-    ``plateau`` schedule, halve the rate when validation accuracy stalls 3 epochs, stop when
-    training accuracy does, and end with the weights of the best validation loss."""
+    """Callbacks that feed ``log`` (stopping once the time budget is spent); for the ``plateau``
+    schedule, halve the rate when validation accuracy stalls 3 epochs and stop when training
+    accuracy does; with ``restore_best``, end with the weights of the best validation loss."""
     import keras
 
     def log_epoch(epoch, logs):
@@ -221,11 +248,13 @@ def training_callbacks(settings, model, log):
 
     callbacks = [keras.callbacks.LambdaCallback(on_epoch_end=log_epoch)]
     if settings["schedule"] == "plateau":
-        best = BestWeights(model, "val_loss")
         callbacks += [
             keras.callbacks.ReduceLROnPlateau("val_accuracy", factor=0.5, patience=3, min_lr=1e-5),
-            keras.callbacks.EarlyStopping("accuracy", patience=3),
-            keras.callbacks.LambdaCallback(on_epoch_end=best.update, on_train_end=best.restore)]
+            keras.callbacks.EarlyStopping("accuracy", patience=3)]
+    if settings.get("restore_best"):
+        best = BestWeights(model, "val_loss")
+        callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=best.update,
+                                                        on_train_end=best.restore))
     return callbacks
 
 
