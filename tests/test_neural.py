@@ -84,12 +84,18 @@ def test_cnn_presets_build_the_documented_networks():
     assert layer_shapes(deep)[-6:] == [(28, 28, 32), (25_088,), (25_088,), (128,), (128,), (10,)]
     fast = build_network("fast", 28, 10)
     assert layer_shapes(fast)[-4:] == [(1600,), (128,), (128,), (10,)]
+    strided = build_network("strided", 28, 10)
+    assert strided.count_params() == 327_242
+    assert [tuple(layer.output.shape[1:]) for layer in strided.layers
+            if type(layer).__name__ == "Conv2D"] == [
+        (26, 26, 32), (24, 24, 32), (12, 12, 32), (10, 10, 64), (8, 8, 64), (4, 4, 64),
+        (1, 1, 128)]
     # smaller images are upscaled first, so the networks stay the same
     assert layer_shapes(build_network("small", 8, 10))[0] == (28, 28, 1)
     assert build_network("deep", 8, 10).count_params() == 3_425_386
 
 
-@pytest.mark.parametrize("preset", ["small", "deep"])
+@pytest.mark.parametrize("preset", ["small", "deep", "best"])
 def test_cnn_presets_train(preset, digits):
     # deep: augmentation, plateau halving, early stopping and best-loss restore all run
     classifier = get_classifier("cnn", preset=preset, epochs=2, batch_size=32, random_state=0)
