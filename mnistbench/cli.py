@@ -107,4 +107,5 @@ def run(args):
         return 130
     print(summary_table(summary))
     print(f"\nresults written to {out}", file=sys.stderr)
-    return 1 if (summary["status"] != "ok").any() else 0
+    # a failed job, or a model that could not be saved: results are written, but say so
+    return 1 if ((summary["status"] != "ok") | summary["error"].notna()).any() else 0

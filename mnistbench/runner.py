@@ -144,8 +144,6 @@ def run_job(job, save_models=None, progress=None):
         classifier.import_backend()  # a framework's import time is not training time
         say(f"[{job.job}] {job.algorithm}: fitting on {len(data.X_train):,} images")
         _, record["fit_s"] = timed(classifier.fit, data.X_train, data.y_train)
-        if save_models:
-            classifier.save(Path(save_models) / f"{job.job:02d}-{job.algorithm}")
         say(f"[{job.job}] {job.algorithm}: fitted in {record['fit_s']:.1f} s; predicting "
             f"{len(data.X_test):,} test images")
         classifier.predict(data.X_test[:1])  # one-time set-up (graph tracing) is not predicting
@@ -168,6 +166,13 @@ def run_job(job, save_models=None, progress=None):
     except Exception as exc:  # a failed job is a result, not the end of the run
         record.update(status="error", error=f"{type(exc).__name__}: {exc}")
         say(f"[{job.job}] {job.algorithm}: failed: {record['error']}")
+    else:
+        if save_models:  # last, so that a model that cannot be saved still has its results
+            try:
+                classifier.save(Path(save_models) / f"{job.job:02d}-{job.algorithm}")
+            except Exception as exc:
+                record["error"] = f"model not saved: {type(exc).__name__}: {exc}"
+                say(f"[{job.job}] {job.algorithm}: {record['error']}")
     record.update(versions=json.dumps(job_versions()), ended_at=utc_now())
     tables = {name: table.assign(job=job.job, algorithm=job.algorithm)[
         ["job", "algorithm", *table.columns]] for name, table in tables.items()}

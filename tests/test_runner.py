@@ -86,3 +86,18 @@ def test_an_existing_run_is_never_mixed_with_a_new_one(tmp_path):
     with pytest.raises(ParameterError, match="already holds a run"):
         run_benchmark(["tree"], dataset="digits", out=tmp_path)
     assert len(pd.read_csv(tmp_path / "summary.csv")) == 1
+
+
+def test_save_models_keeps_loadable_models_and_a_failed_save_keeps_results(tmp_path):
+    from mnistbench import load_model
+
+    summary = run_benchmark(["tree"], dataset="digits", out=tmp_path / "run",
+                            save_models=tmp_path / "models")
+    loaded = load_model(tmp_path / "models" / "01-tree")
+    assert loaded.get_params()["random_state"] == 0
+    (tmp_path / "blocked").write_text("a file where the models folder should be")
+    failed = run_benchmark(["tree"], dataset="digits", out=tmp_path / "run2",
+                           save_models=tmp_path / "blocked")
+    assert failed.loc[0, "status"] == "ok"
+    assert failed.loc[0, "accuracy"] == summary.loc[0, "accuracy"]
+    assert failed.loc[0, "error"].startswith("model not saved:")
