@@ -61,8 +61,6 @@ class RunFiles:
     def add(self, tables):
         """Append one job's tables (a dict of name -> DataFrame) to their CSV files."""
         for name, table in tables.items():
-            if name == "summary":
-                table = table.reindex(columns=SUMMARY_COLUMNS)
             if table.empty:
                 continue
             path = self.directory / f"{name}.csv"

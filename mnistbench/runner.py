@@ -18,8 +18,8 @@ from mnistbench.datasets import load_dataset
 from mnistbench.errors import ParameterError
 from mnistbench.metrics import classification_metrics, latency_percentiles
 from mnistbench.registry import algorithm_names, check_algorithm, get_classifier
-from mnistbench.results import (RunFiles, default_run_dir, environment, installed_versions,
-                                utc_now)
+from mnistbench.results import (SUMMARY_COLUMNS, RunFiles, default_run_dir, environment,
+                                installed_versions, utc_now)
 from mnistbench.timing import single_image_latencies, timed
 
 
@@ -176,7 +176,7 @@ def run_job(job, save_models=None, progress=None):
     record.update(versions=json.dumps(job_versions()), ended_at=utc_now())
     tables = {name: table.assign(job=job.job, algorithm=job.algorithm)[
         ["job", "algorithm", *table.columns]] for name, table in tables.items()}
-    tables["summary"] = pd.DataFrame([record])
+    tables["summary"] = pd.DataFrame([record]).reindex(columns=SUMMARY_COLUMNS)
     return tables
 
 
