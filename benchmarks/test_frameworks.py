@@ -43,12 +43,12 @@ def framework_batch_predict(name, model, X):
 
 @pytest.mark.parametrize("name", ["tree", "mlp", "tf-mlp", "cnn"])
 @pytest.mark.parametrize("role", ["anchor", "ours"])
-def test_batch_predict(benchmark, models, quick, name, role):
-    _, _, X_test, y_test = quick
+def test_batch_predict(benchmark, models, mnist, name, role):
+    X_test = mnist.X_test
     model = models[name]
     run = framework_batch_predict(name, model, X_test) if role == "anchor" else \
         (lambda: model.predict(X_test))
-    benchmark.group = f"{name} batch predict: 2,000 images"
+    benchmark.group = f"{name} batch predict: 10,000 test images"
     benchmark.extra_info.update(role=role)
     if role == "ours":
         benchmark.extra_info.update(max_ratio=1.05)
