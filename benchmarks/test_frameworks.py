@@ -24,21 +24,21 @@ def models(quick):
 
 
 def framework_batch_predict(name, model, X):
-    """The wrapped framework's own batch predict, on inputs already in its format."""
+    """The wrapped framework's own batch predict, from the same uint8 images (scaling included,
+    as in ours)."""
     if name == "tree":
         return lambda: model.model_.predict(flat32(X))
     if name == "mlp":
         return lambda: model.model_.predict(scaled(X.reshape(len(X), -1)))
     if name == "cnn":
-        images = scaled(X)[..., None]
-        return lambda: model.model_.predict(images, verbose=0)
+        return lambda: model.model_.predict(scaled(X)[..., None], verbose=0)
     import tensorflow as tf
 
     from mnistbench.classifiers.tf_mlp import forward
 
     weights = [tf.constant(w) for w in model.weights_]
-    pixels = tf.constant(scaled(X.reshape(len(X), -1)))
-    return lambda: tf.nn.softmax(forward(weights, pixels)).numpy()  # eager TensorFlow
+    return lambda: tf.nn.softmax(forward(
+        weights, tf.constant(scaled(X.reshape(len(X), -1))))).numpy()  # eager TensorFlow
 
 
 @pytest.mark.parametrize("name", ["tree", "mlp", "tf-mlp", "cnn"])
