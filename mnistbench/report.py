@@ -36,6 +36,10 @@ def algorithm_list(classes):
     blocks = []
     for name, cls in classes.items():
         summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-        params = format_params(cls().get_params())
-        blocks.append(f"{name:<12}{summary}\n{'':<12}{params or '(no parameters)'}")
+        defaults = cls().get_params()
+        lines = [f"{name:<12}{summary}", f"{'':<12}{format_params(defaults) or '(no parameters)'}"]
+        for preset, settings in getattr(cls, "PRESETS", {}).items():
+            mark = " (default)" if preset == defaults.get("preset") else ""
+            lines.append(f"{'':<12}preset={preset}{mark}: {settings['description']}")
+        blocks.append("\n".join(lines))
     return "\n".join(blocks)

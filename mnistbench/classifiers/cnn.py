@@ -27,8 +27,8 @@ PRESETS = {
         "description": "a strided seven-convolution net with batch norm (Deotte's Kaggle "
                        "design, 327k parameters), rotate/shift/shear/zoom augmentation, Adam "
                        "one-cycle to 3e-3 over 28 epochs of batch 128, bfloat16 where the CPU "
-                       "has it; ends with the weights of the best validation loss (~99.6%, "
-                       "about 17 minutes on 2 CPU cores)",
+                       "has it; ends with the weights of the best validation loss (99.59% "
+                       "measured in 17 minutes on 2 CPU cores)",
         "architecture": "strided", "optimizer": "adam", "learning_rate": 3e-3,
         "schedule": "one-cycle", "epochs": 28, "batch_size": 128, "augment": True,
         "precision": "auto", "restore_best": True},
@@ -50,7 +50,7 @@ PRESETS = {
 
 
 class CNN(NeuralClassifier):
-    """Convolutional network (Keras 3); presets fast, small, deep."""
+    """Convolutional network (Keras 3); presets fast, best, small, deep."""
 
     PRESETS = PRESETS
     BACKEND_MODULES = ("tensorflow", "keras")

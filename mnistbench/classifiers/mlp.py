@@ -17,7 +17,7 @@ NETWORK_FILE = "mlp.joblib"
 PRESETS = {
     "adam-100": {
         "description": "one hidden layer of 100 ReLU units, Adam 1e-3, batch 200; stops when "
-                       "holdout accuracy has not improved by 1e-4 for 10 epochs (~97.9%)",
+                       "holdout accuracy has not improved by 1e-4 for 10 epochs (97.6% measured)",
         "hidden_layer_sizes": [100], "alpha": 1e-4, "learning_rate": 1e-3, "batch_size": 200,
         "epochs": 200, "patience": 10, "tol": 1e-4},
 }

@@ -23,7 +23,7 @@ PRESETS = {
         "hidden": [256, 128], "dropout": 0.2, "optimizer": "adam", "learning_rate": 1e-3,
         "epochs": 8, "batch_size": 128},
     "dense-128-64": {
-        "description": "128-64 ReLU, Adam 1e-3, 5 epochs of batch 32 (~97.5%)",
+        "description": "128-64 ReLU, Adam 1e-3, 5 epochs of batch 32 (97.3% measured)",
         "hidden": [128, 64], "dropout": 0.0, "optimizer": "adam", "learning_rate": 1e-3,
         "epochs": 5, "batch_size": 32},
     "dense-1000-250-100": {
