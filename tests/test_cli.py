@@ -75,9 +75,11 @@ def test_scikit_learn_only_runs_never_import_tensorflow(tmp_path):
 def test_ctrl_c_exits_130_and_keeps_finished_jobs(tmp_path):
     code = ("import sys; from mnistbench import registry; from mnistbench.cli import main; "
             "registry.ALGORITHMS['ctrl-c'] = 'fake_algorithms:CtrlC'; "
-            f"sys.exit(main(['--algos', 'tree,ctrl-c', '--dataset', 'digits', '--out', r'{tmp_path}']))")
+            "sys.exit(main(['--algos', 'tree,ctrl-c', '--dataset', 'digits', '--out', "
+            f"r'{tmp_path}']))")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=300, env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)})
+                            timeout=300, env=env)
     assert result.returncode == 130
     assert f"interrupted; finished jobs are kept in {tmp_path}" in result.stderr
     assert pd.read_csv(tmp_path / "summary.csv")["algorithm"].tolist() == ["tree"]

@@ -78,7 +78,8 @@ class KNN(DigitClassifier):
 
 
 class Index:
-    """Training images kept for exact search: float32 copy for the product, originals for re-ranking."""
+    """Training images kept for exact search: a float32 copy for the matrix product, the
+    originals for re-ranking."""
 
     def __init__(self, X, y):
         self.X = np.ascontiguousarray(X)

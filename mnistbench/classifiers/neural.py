@@ -3,7 +3,8 @@
 Every neural adapter takes ``preset`` plus the parameters of :class:`NeuralClassifier`, scales
 0-255 pixels to [0, 1] itself, validates on :func:`~mnistbench.datasets.holdout_split` (never
 the test set) and, after ``fit``, holds ``history_`` (one dict per epoch) and
-``chosen_params_`` (the preset, overrides and what fit decided). TensorFlow is imported inside methods only.
+``chosen_params_`` (the preset, overrides and what fit decided). TensorFlow is imported
+inside methods only.
 """
 
 import json
