@@ -98,6 +98,8 @@ def read_npz(path):
     path = Path(path)
     if not path.exists():
         raise DataError(f"data file {path} does not exist")
+    if not zipfile.is_zipfile(path):  # else np.load tries it as a pickle and says so
+        raise DataError(f"data file {path} is not a readable .npz archive (not a zip file)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [key for key in NPZ_KEYS if key not in npz.files]
