@@ -111,9 +111,9 @@ class NeuralClassifier(DigitClassifier):
         return holdout_split(scaled(X), y, self.validation_fraction)
 
     def __getstate__(self):
-        # not the compiled TensorFlow function (it cannot be pickled): predict rebuilds it
+        # not the compiled forward passes (functions cannot be pickled): predict rebuilds them
         return {key: value for key, value in super().__getstate__().items()
-                if key != "_forward"}
+                if key not in ("_forward", "_numpy_forward")}
 
     # Saving, used by mnistbench.persistence: plain fitted values go to JSON and .npy (no
     # pickle), the network to the subclass's _save_weights format.
