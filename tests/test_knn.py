@@ -29,6 +29,28 @@ def test_equals_scikit_learn_on_an_mnist_slice(mnist, k):
     np.testing.assert_array_equal(KNN(k=k).fit(X_train, y_train).predict(X_test), expected)
 
 
+def test_float_images_equal_scikit_learn(mnist):
+    X_train, y_train = mnist.X_train[:5000] / 255.0, mnist.y_train[:5000]
+    X_test = mnist.X_test[:500] / 255.0
+    expected, _ = sklearn_knn(3, X_train, y_train, X_test)
+    np.testing.assert_array_equal(KNN(k=3).fit(X_train, y_train).predict(X_test), expected)
+
+
+def test_candidate_selection_equals_a_full_partition():
+    rng = np.random.default_rng(0)
+    approx = rng.random((130, 6000), dtype=np.float32)
+    approx[1] = 0.5  # every value ties: far more than 16 m survive the threshold
+    approx[2, :375] += 10  # the sample holds only large values: nearly everything survives
+    approx[3, 375:] += 10  # ... only small ones: fewer than m survive
+    m = 20
+    chosen = knn_module.top_candidates(approx, m)
+    assert chosen.shape == (130, m)
+    for row in range(130):
+        assert len(set(chosen[row])) == m
+        np.testing.assert_array_equal(np.sort(approx[row, chosen[row]]),
+                                      np.sort(approx[row])[:m])
+
+
 def test_exhaustive_fallback_keeps_results_exact(digits, monkeypatch):
     # scramble the float32 pre-selection, and inflate the error bound so that the proof
     # fails for every query: only the exhaustive float64 search can still get them right

@@ -28,11 +28,14 @@ class KNN(DigitClassifier):
 
     Notes
     -----
-    Candidates come from one float32 matrix product per block of queries; the best
-    ``k + 16`` of them are re-ranked with exact float64 distances, ties broken by training
-    index, and a rounding-error bound proves no other training image could enter the top k
-    (queries that fail the proof are searched exhaustively in float64). Votes tie to the
-    smallest label, as in scikit-learn, so predictions equal ``KNeighborsClassifier``'s.
+    Candidates come from one float32 matrix product per block of queries (the training
+    images' squared norms ride along as one more column) and a threshold read off a sample of
+    it; the best ``k + 16`` are re-ranked with exact distances (integers for 8-bit images,
+    float64 otherwise), ties broken by training index, and a rounding-error bound proves no
+    other training image could enter the top k (queries that fail the proof are searched
+    exhaustively). Votes tie to the smallest label, as in scikit-learn, so predictions equal
+    ``KNeighborsClassifier``'s. On MNIST the whole sweep costs less than one bare float32
+    ``X_test @ X_train.T``, which has to write all 600 million distances to memory.
     """
 
     def __init__(self, k=(1, 3, 5, 7, 9, 11, 13, 15), validation_fraction=0.1):
