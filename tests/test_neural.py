@@ -263,3 +263,11 @@ def test_bfloat16_policy_keeps_float32_output_and_global_policy():
     assert keras.config.dtype_policy().name == "float32"
     assert dtype_policy("float32") == "float32"
     assert dtype_policy("auto") in ("float32", "mixed_bfloat16")
+
+
+@pytest.mark.parametrize("name", ["tf-softmax", "tf-mlp"])
+def test_eight_bit_and_float_pixels_give_identical_probabilities(name, fitted, digits):
+    # 8-bit pixels are scaled inside the TensorFlow graph, by the same float32 operations
+    classifier = fitted(name)
+    np.testing.assert_array_equal(classifier.predict_proba(digits.X_test),
+                                  classifier.predict_proba(digits.X_test.astype(np.float64)))

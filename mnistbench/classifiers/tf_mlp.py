@@ -14,7 +14,7 @@ from mnistbench.classifiers.neural import (NeuralClassifier, predict_in_chunks,
                                            scaled)
 
 WEIGHTS_FILE = "weights.npz"
-PREDICT_ROWS = 8192
+PREDICT_ACTIVATIONS = 2 ** 24  # rows per prediction call: the widest layer's 64 MB of float32
 ADAM = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}  # Keras' defaults
 
 PRESETS = {
@@ -105,7 +105,11 @@ class TFMLP(NeuralClassifier):
     def _predict_proba(self, X):
         if getattr(self, "_forward", None) is None:
             self._forward = compiled_softmax(self.weights_)
-        return predict_in_chunks(self._forward, scaled(X), PREDICT_ROWS)
+        widest = max(W.shape[1] for W in self.weights_[0::2])
+        # 8-bit pixels go into the graph as they are (a quarter of the bytes) and are scaled
+        # there, by the same float32 operations as scaled()
+        pixels = X if X.dtype == np.uint8 else scaled(X)
+        return predict_in_chunks(self._forward, pixels, PREDICT_ACTIVATIONS // widest)
 
     def _save_weights(self, directory):
         np.savez(directory / WEIGHTS_FILE, *self.weights_)
@@ -181,9 +185,15 @@ def make_optimizer(name, variables, learning_rate):
 
 
 def compiled_softmax(weights):
-    """A ``tf.function`` from scaled pixels to class probabilities, for any batch size."""
+    """A function from pixels to class probabilities, for any batch size: float32 pixels
+    already scaled to [0, 1], or 8-bit pixels, which it scales (one ``tf.function`` each)."""
     import tensorflow as tf
 
     constants = [tf.constant(w) for w in weights]
-    return tf.function(lambda x: tf.nn.softmax(forward(constants, x)),
-                       input_signature=[tf.TensorSpec([None, weights[0].shape[0]], tf.float32)])
+    spec = [None, weights[0].shape[0]]
+    probabilities = tf.function(lambda x: tf.nn.softmax(forward(constants, x)),
+                                input_signature=[tf.TensorSpec(spec, tf.float32)])
+    from_uint8 = tf.function(
+        lambda x: probabilities(tf.cast(x, tf.float32) * tf.constant(1 / 255, tf.float32)),
+        input_signature=[tf.TensorSpec(spec, tf.uint8)])
+    return lambda x: (from_uint8 if x.dtype == np.uint8 else probabilities)(x)
