@@ -176,7 +176,11 @@ def load_dataset(name, data_dir=None):
     """
     if name not in DATASET_NAMES:
         raise ParameterError(f"unknown dataset '{name}'; choose from: {', '.join(DATASET_NAMES)}")
-    data_dir = None if data_dir is None else str(Path(data_dir).expanduser().resolve())
+    if data_dir is not None:
+        data_dir = Path(data_dir).expanduser().resolve()
+        if name in IDX_SOURCES:
+            check_data_dir(IDX_SOURCES[name], data_dir)
+        data_dir = str(data_dir)
     return _load_cached(name, data_dir, os.environ.get("MNISTBENCH_DATA"), str(cache_dir()))
 
 
@@ -202,6 +206,19 @@ def search_dirs(source, data_dir=None, env_dir=None):
         roots.append(PACKAGE_DATA)
     roots.append(cache_dir())
     return [path for root in roots for path in (root, root / source.name)]
+
+
+def check_data_dir(source, data_dir):
+    """Raise :class:`DataError` if a directory the user named cannot hold ``source``: it does
+    not exist, or it (or its ``<name>/`` sub-folder) has some of the IDX files but not all."""
+    if not data_dir.is_dir():
+        raise DataError(f"data directory {data_dir} does not exist")
+    for directory in (data_dir, data_dir / source.name):
+        present = [part for part in IDX_PARTS
+                   if (directory / f"{part}.gz").is_file() or (directory / part).is_file()]
+        if present and find_files(source, directory) is None:
+            missing = ", ".join(part for part in IDX_PARTS if part not in present)
+            raise DataError(f"{directory} holds only part of {source.title}: missing {missing}")
 
 
 def find_files(source, directory):

@@ -61,6 +61,14 @@ def test_keras_npz_is_accepted_and_checked(tmp_path, mnist):
         load_dataset("mnist", data_dir=other)
 
 
+def test_a_data_dir_that_cannot_hold_the_dataset_is_named(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load_dataset("fashion", data_dir=tmp_path / "nowhere")
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    with pytest.raises(DataError, match="only part of.*missing train-labels-idx1-ubyte"):
+        load_dataset("fashion", data_dir=tmp_path)
+
+
 def test_unknown_dataset():
     with pytest.raises(ParameterError, match="choose from: digits, fashion, mnist"):
         load_dataset("cifar")
