@@ -101,9 +101,9 @@ class Index:
         d = len(self.pixels)
         self.order = np.random.default_rng(0).permutation(n)
         self.T = np.empty((n, d + 1), dtype=np.float32)
-        self.T[:, :d] = self.X[self.order][:, self.pixels]
-        self.T[:, d] = np.einsum("ij,ij->i", self.T[:, :d], self.T[:, :d])
+        self.T[:, :d] = self.X[np.ix_(self.order, self.pixels)]
         sq_norms = np.einsum("ij,ij->i", self.T[:, :d], self.T[:, :d], dtype=np.float64)
+        self.T[:, d] = sq_norms  # rounded to float32: the error bound allows for it
         self.max_norm = float(np.sqrt(sq_norms.max(initial=0.0)))
 
 
@@ -191,8 +191,9 @@ def _thresholded_candidates(approx, m, sample, rank):
     whole = (counts < m) | (counts > 16 * m)
     keep = ~whole[rows]
     rows, columns = rows[keep], columns[keep]
-    width = max(counts[~whole].max(initial=m), m)
-    starts = np.cumsum(counts * ~whole) - counts * ~whole
+    kept = np.where(whole, 0, counts)
+    width = max(kept.max(), m)
+    starts = np.cumsum(kept) - kept
     place = np.arange(len(rows)) - starts[rows]
     values = np.full((n_rows, width), np.inf, dtype=approx.dtype)
     values[rows, place] = approx[rows, columns]

@@ -27,6 +27,7 @@ class DecisionTree(DigitClassifier):
         self.model_ = DecisionTreeClassifier(
             criterion=self.criterion, max_depth=self.max_depth,
             min_samples_leaf=self.min_samples_leaf, random_state=self.random_state).fit(X, y)
+        self.leaf_classes_ = self.model_.tree_.value[:, 0].argmax(axis=1)
         self.chosen_params_ = {"depth": int(self.model_.get_depth()),
                                "leaves": int(self.model_.get_n_leaves())}
 
@@ -38,6 +39,4 @@ class DecisionTree(DigitClassifier):
             return self.model_.predict(X)
         # 8-bit pixels cannot be NaN or infinite: skip scikit-learn's finiteness check and go
         # from each image's leaf straight to that leaf's class
-        if getattr(self, "leaf_classes_", None) is None:
-            self.leaf_classes_ = self.model_.tree_.value[:, 0].argmax(axis=1)
         return self.leaf_classes_[self.model_.tree_.apply(X.astype(np.float32))]
