@@ -3,7 +3,7 @@
 import pytest
 from sklearn.base import clone
 
-from mnistbench.registry import algorithm_names, get_classifier
+from mnistbench.classifiers.registry import algorithm_names, get_classifier
 
 QUICK_EPOCHS = 2  # neural adapters train this many epochs on the quick subset
 SUB_MILLISECOND = ("cnn", "tf-mlp", "tf-softmax", "mlp", "tree")  # single-image target

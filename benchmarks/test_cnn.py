@@ -4,7 +4,7 @@ against cumulative training seconds, and the time at which it first reaches 99.0
 
 import pytest
 
-from mnistbench.registry import get_classifier
+from mnistbench.classifiers.registry import get_classifier
 
 TARGET = 0.99
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import flat32
 from mnistbench.classifiers.neural import scaled
-from mnistbench.registry import get_classifier
+from mnistbench.classifiers.registry import get_classifier
 
 ONE_EPOCH = {"epochs": 1, "random_state": 0}  # accuracy is not the point here: speed is
 

@@ -5,8 +5,8 @@ import sys
 
 import numpy as np
 
-from mnistbench.registry import get_classifier
-from mnistbench.timing import single_image_latencies
+from mnistbench.classifiers.registry import get_classifier
+from mnistbench.run.timing import single_image_latencies
 
 
 def test_cli_help_start_up(benchmark):

@@ -9,10 +9,12 @@ import importlib
 _API = {
     "Dataset": "mnistbench.datasets",
     "load_dataset": "mnistbench.datasets",
-    "algorithm_names": "mnistbench.registry",
-    "get_classifier": "mnistbench.registry",
-    "load_model": "mnistbench.persistence",
-    "run_benchmark": "mnistbench.runner",
+    "algorithm_names": "mnistbench.classifiers.registry",
+    "get_classifier": "mnistbench.classifiers.registry",
+    "load_model": "mnistbench.classifiers.persistence",
+    "load_run": "mnistbench.run.store",
+    "resume_benchmark": "mnistbench.run.runner",
+    "run_benchmark": "mnistbench.run.runner",
 }
 
 __all__ = sorted(_API)

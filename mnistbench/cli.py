@@ -1,13 +1,12 @@
-"""Command line: parse, check, delegate to :func:`mnistbench.runner.run_benchmark`, print."""
+"""Command line: parse, delegate to :mod:`mnistbench.run.runner`, print."""
 
 import argparse
 import ast
+import functools
 import sys
 import time
 
 from mnistbench.errors import MnistbenchError, ParameterError
-
-DATASETS = ("mnist", "fashion", "digits")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -21,32 +20,63 @@ def build_parser():
     parser = OneLineParser(
         prog="mnistbench",
         description="Benchmark handwritten-digit classifiers side by side: accuracy, macro "
-                    "precision/recall/F1, confusion, fit and predict time, latency.")
-    parser.add_argument("--algos", default="knn,tree",
-                        help="comma-separated algorithm names, or 'all' (default: knn,tree)")
-    parser.add_argument("--dataset", default="mnist",
-                        help=f"one of {', '.join(DATASETS)} (default: mnist)")
+                    "precision/recall/F1, confusion, fit and predict time, latency, and every "
+                    "test image's class probabilities.")
+    parser.add_argument("--algos", help="comma-separated algorithm names, or 'all' (default: "
+                                        "knn,tree)")
+    parser.add_argument("--dataset", help="one of mnist, fashion, digits (default: mnist)")
     parser.add_argument("--data-dir", help="folder searched first for the dataset's files")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--out", help="folder for the run's files "
-                                      "(default: results/runs/<UTC time>_<dataset>)")
+    parser.add_argument("--seed", type=int, help="random seed (default: 0)")
+    parser.add_argument("--repeats", type=int, metavar="N",
+                        help="run every job with seeds SEED .. SEED+N-1 (default: 1)")
     parser.add_argument("--set", dest="assignments", action="append", default=[],
                         metavar="ALGO.PARAM=VALUE",
-                        help="set a parameter, e.g. knn.k=1,3,5 (repeatable)")
-    parser.add_argument("--save-models", metavar="DIR", help="keep each trained model in DIR")
+                        help="set a parameter, e.g. knn.k=1,3,5 (a comma list is one tuple; "
+                             "repeatable)")
+    parser.add_argument("--grid", action="append", default=[], metavar="ALGO.PARAM=V1,V2,...",
+                        help="one job per value, e.g. tree.max_depth=10,20,None (a tuple is "
+                             "written \"(1,3)\"; several --grid options give the cross product)")
+    parser.add_argument("--out", help="folder for the run's files "
+                                      "(default: results/runs/<UTC time>_<dataset>)")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="finish the run in RUN_DIR (after a crash, kill or Ctrl-C): its "
+                             "unfinished and failed jobs run, finished ones are kept; --algos, "
+                             "--repeats, --set or --grid given with it add jobs to the run")
+    parser.add_argument("--save-models", metavar="DIR",
+                        help="keep each trained model in DIR/<job id>")
     parser.add_argument("--list", action="store_true",
                         help="list the algorithms with their parameters and defaults, and exit")
     return parser
 
 
-def parse_assignment(text):
-    """``"knn.k=1,3,5"`` -> ``("knn", "k", (1, 3, 5))``; values are Python literals."""
+def parse_assignment(text, option="--set"):
+    """``"knn.k=1,3,5"`` -> ``("knn", "k", [1, 3, 5])``; values are Python literals, split at the
+    commas outside brackets and quotes, so ``"(1,3),(5,7)"`` is two tuples."""
     target, sep, raw = text.partition("=")
     algorithm, dot, param = target.rpartition(".")
-    if not sep or not dot or not algorithm or not param:
-        raise ParameterError(f"--set takes ALGO.PARAM=VALUE, e.g. knn.k=3; got '{text}'")
-    parts = [parse_value(part) for part in raw.split(",")]
-    return algorithm, param, tuple(parts) if len(parts) > 1 else parts[0]
+    if not sep or not dot or not algorithm or not param or not raw.strip():
+        raise ParameterError(f"{option} takes ALGO.PARAM=VALUE, e.g. knn.k=3; got '{text}'")
+    return algorithm, param, [parse_value(part) for part in split_values(raw)]
+
+
+def split_values(text):
+    """``text`` split at the commas that are outside brackets and quotes."""
+    parts, depth, quote, current = [], 0, None, ""
+    for char in text:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+            continue
+        current += char
+    return parts + [current]
 
 
 def parse_value(text):
@@ -72,38 +102,48 @@ def main(argv=None):
 
 
 def run(args):
-    from mnistbench import registry
-
     if args.list:
-        from mnistbench.report import algorithm_list
+        from mnistbench.classifiers import registry
+        from mnistbench.report.console import algorithm_list
 
         print(algorithm_list({name: registry.get_class(name) for name in registry.ALGORITHMS}))
         return 0
-    if args.dataset not in DATASETS:
-        raise ParameterError(f"unknown dataset '{args.dataset}'; choose from: "
-                             f"{', '.join(DATASETS)}")
-    algos = [name.strip() for name in args.algos.split(",") if name.strip()]
-    params = {}
+    params, grid = {}, {}
     for text in args.assignments:
-        algorithm, param, value = parse_assignment(text)
-        params.setdefault(algorithm, {})[param] = value
+        algorithm, param, values = parse_assignment(text)
+        params.setdefault(algorithm, {})[param] = tuple(values) if len(values) > 1 else values[0]
+    for text in args.grid:
+        algorithm, param, values = parse_assignment(text, "--grid")
+        grid.setdefault(algorithm, {})[param] = values
+    options = {"algos": args.algos, "dataset": args.dataset, "data_dir": args.data_dir,
+               "seed": args.seed, "repeats": args.repeats, "params": params, "grid": grid,
+               "save_models": args.save_models}
 
-    from mnistbench.report import summary_table
-    from mnistbench.results import default_run_dir
-    from mnistbench.runner import run_benchmark
+    from mnistbench.report.console import summary_table
+    from mnistbench.run.runner import resume_benchmark, run_benchmark
+    from mnistbench.run.store import default_run_dir
 
-    out = args.out or default_run_dir(args.dataset)
     started = time.perf_counter()
 
     def progress(line):
         print(f"{time.perf_counter() - started:7.1f}s  {line}", file=sys.stderr, flush=True)
 
+    if args.resume:
+        if args.out:
+            raise ParameterError("--resume continues the run in its own folder; leave out --out")
+        out = args.resume
+        call = functools.partial(resume_benchmark, out, progress=progress, **options)
+    else:
+        defaults = {"algos": "knn,tree", "dataset": "mnist", "seed": 0, "repeats": 1}
+        options = {**options, **{key: value for key, value in defaults.items()
+                                 if options[key] is None}}
+        out = args.out or default_run_dir(options["dataset"])
+        call = functools.partial(run_benchmark, out=out, progress=progress, **options)
     try:
-        summary = run_benchmark(algos, dataset=args.dataset, data_dir=args.data_dir,
-                                seed=args.seed, params=params, out=out,
-                                save_models=args.save_models, progress=progress)
+        summary = call()
     except KeyboardInterrupt:
-        print(f"mnistbench: interrupted; finished jobs are kept in {out}", file=sys.stderr)
+        print(f"mnistbench: interrupted; finished jobs are kept in {out}; finish the run with "
+              f"--resume {out}", file=sys.stderr)
         return 130
     print(summary_table(summary))
     print(f"\nresults written to {out}", file=sys.stderr)

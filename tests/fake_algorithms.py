@@ -1,5 +1,7 @@
 """Adapters that misbehave on purpose, registered by tests to exercise the runner."""
 
+import numpy as np
+
 from mnistbench.classifiers.base import DigitClassifier
 
 
@@ -15,3 +17,17 @@ class CtrlC(DigitClassifier):
 
     def _fit(self, X, y):
         raise KeyboardInterrupt
+
+
+class LogsSlowly(DigitClassifier):
+    """Spends most of its fit logging, and says so in ``log_seconds_``."""
+
+    def _fit(self, X, y):
+        import time
+
+        time.sleep(0.5)
+        self.log_seconds_ = 0.5
+        self.prior_ = np.bincount(y, minlength=len(self.classes_)) / len(y)
+
+    def _predict_proba(self, X):
+        return np.tile(self.prior_, (len(X), 1))

@@ -17,7 +17,13 @@ def mnistbench(*args, **kwargs):
 
 @pytest.mark.parametrize("args, message", [
     (["--algos", "nope"], "mnistbench: error: unknown algorithm 'nope'; choose from: knn"),
-    (["--dataset", "cifar"], "unknown dataset 'cifar'; choose from: mnist, fashion, digits"),
+    (["--dataset", "cifar"], "unknown dataset 'cifar'; choose from: digits, fashion, mnist"),
+    (["--algos", ""], "no algorithm given; choose from: knn, tree"),
+    (["--seed", "-1"], "seed must be an integer in [0, 4294967295], got -1"),
+    (["--repeats", "0"], "repeats must be an integer in [1, "),
+    (["--algos", "knn", "--grid", "knn.k"], "--grid takes ALGO.PARAM=VALUE"),
+    (["--algos", "knn", "--grid", "tree.max_depth=1,2"], "'tree', which is not among"),
+    (["--algos", "knn", "--set", "knn.k=1", "--grid", "knn.k=1,3"], "knn.k is given by both"),
     (["--algos", "knn", "--set", "knn.k=zero"], "k must be an integer >= 1, got 'zero'"),
     (["--algos", "knn", "--set", "knn.q=1"], "unknown parameter q for 'knn'; valid: k,"),
     (["--algos", "knn", "--set", "k=1"], "--set takes ALGO.PARAM=VALUE"),
@@ -73,7 +79,7 @@ def test_scikit_learn_only_runs_never_import_tensorflow(tmp_path):
 
 
 def test_ctrl_c_exits_130_and_keeps_finished_jobs(tmp_path):
-    code = ("import sys; from mnistbench import registry; from mnistbench.cli import main; "
+    code = ("import sys; from mnistbench.classifiers import registry; from mnistbench.cli import main; "
             "registry.ALGORITHMS['ctrl-c'] = 'fake_algorithms:CtrlC'; "
             "sys.exit(main(['--algos', 'tree,ctrl-c', '--dataset', 'digits', '--out', "
             f"r'{tmp_path}']))")
@@ -81,5 +87,37 @@ def test_ctrl_c_exits_130_and_keeps_finished_jobs(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=300, env=env)
     assert result.returncode == 130
-    assert f"interrupted; finished jobs are kept in {tmp_path}" in result.stderr
+    assert f"interrupted; finished jobs are kept in {tmp_path}; finish the run with --resume" in (
+        result.stderr)
     assert pd.read_csv(tmp_path / "summary.csv")["algorithm"].tolist() == ["tree"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--resume", "{tmp}/nowhere"], "is not a folder holding an mnistbench run"),
+    (["--resume", "{tmp}"], "holds no mnistbench run (no run.json)"),
+    (["--resume", "{tmp}", "--out", "{tmp}/x"], "--resume continues the run in its own folder"),
+    (["--out", "{tmp}/file"], "is a file, not a folder; choose another --out"),
+])
+def test_bad_run_folders_are_one_line_and_exit_2(args, message, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    result = mnistbench(*[arg.format(tmp=tmp_path) for arg in args], "--dataset", "digits")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+
+
+def test_resume_extends_a_run_and_prints_the_whole_table(tmp_path):
+    out = tmp_path / "run"
+    first = mnistbench("--algos", "tree", "--dataset", "digits", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    again = mnistbench("--algos", "tree", "--dataset", "digits", "--out", str(out))
+    assert again.returncode == 2 and f"finish or extend it with --resume {out}" in again.stderr
+    result = mnistbench("--resume", str(out), "--algos", "knn", "--repeats", "2")
+    assert result.returncode == 0, result.stderr
+    assert "1 of 4 jobs already finished" in result.stderr
+    rows = result.stdout.strip().splitlines()[2:]
+    assert [row.split("|")[1].strip() for row in rows] == ["tree", "tree", "knn", "knn"]
+    assert [row.split("|")[2].strip() for row in rows] == ["0", "1", "0", "1"]
+    info = json.loads((out / "run.json").read_text())
+    assert info["request"]["repeats"] == 2 and len(info["attempts"]) == 2
+    assert info["attempts"][1]["command"][3:] == ["--resume", str(out), "--algos", "knn",
+                                                  "--repeats", "2"]

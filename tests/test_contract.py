@@ -5,7 +5,7 @@ import pytest
 from sklearn.base import clone
 
 from conftest import TINY
-from mnistbench.registry import algorithm_names, get_classifier
+from mnistbench.classifiers.registry import algorithm_names, get_classifier
 
 
 @pytest.fixture(params=algorithm_names())
@@ -28,6 +28,8 @@ def test_predict_proba_and_score(fitted, digits):
     assert predictions.shape == (360,) and set(predictions) <= set(range(10))
     proba = classifier.predict_proba(digits.X_test)
     assert proba.shape == (360, 10) and (proba >= 0).all()
+    # the runner stores predict's labels beside these probabilities: they must agree
+    np.testing.assert_array_equal(predictions, classifier.classes_[proba.argmax(axis=1)])
     np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
     score = classifier.score(digits.X_test, digits.y_test)
     assert 0.5 < score <= 1  # far above chance (0.1) on digits

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from conftest import write_idx
-from mnistbench import datasets
-from mnistbench.datasets import IDX_PARTS, PACKAGE_DATA, holdout_split, load_dataset
+from mnistbench.datasets import sources as datasets
+from mnistbench.datasets.sources import IDX_PARTS, PACKAGE_DATA, holdout_split, load_dataset
 from mnistbench.errors import DataError, ParameterError
 
 

@@ -9,9 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from mnistbench import datasets, download
+from mnistbench.datasets import download
+from mnistbench.datasets import sources as datasets
 from mnistbench.errors import DataError
-from mnistbench.readers import md5_hex, read_idx
+from mnistbench.datasets.readers import md5_hex, read_idx
 
 FIRST = datasets.IDX_PARTS[0]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mnistbench.runner import run_benchmark
+from mnistbench.run.runner import run_benchmark
 
 pytestmark = pytest.mark.slow
 

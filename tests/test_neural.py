@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 import mnistbench
 from conftest import TINY
 from mnistbench.errors import DataError, ParameterError
-from mnistbench.registry import algorithm_names, get_class, get_classifier
+from mnistbench.classifiers.registry import algorithm_names, get_class, get_classifier
 
 NEURAL = ("mlp", "tf-softmax", "tf-mlp", "cnn")
 HISTORY_KEYS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
@@ -43,9 +43,9 @@ def test_importing_and_listing_never_imports_tensorflow():
         import contextlib, io, sys
         import mnistbench.classifiers.cnn, mnistbench.classifiers.tf_mlp
         import mnistbench.classifiers.tf_softmax, mnistbench.classifiers.mlp
-        import mnistbench.persistence
+        import mnistbench.classifiers.persistence
         from mnistbench.cli import main
-        from mnistbench.registry import algorithm_names, get_class, get_classifier
+        from mnistbench.classifiers.registry import algorithm_names, get_class, get_classifier
         for name in algorithm_names():
             get_classifier(name).get_params()
         with contextlib.redirect_stdout(io.StringIO()):
@@ -148,6 +148,35 @@ def test_history_and_chosen_params(name, fitted):
 
 
 @pytest.mark.parametrize("name", NEURAL)
+def test_resolved_params_hold_the_preset_with_its_overrides(name, fitted):
+    classifier = fitted(name)
+    preset = {key: value for key, value in classifier.PRESETS[classifier.preset].items()
+              if key != "description"}
+    resolved = classifier.resolved_params_
+    assert resolved == {**classifier.get_params(), **preset, **TINY[name]}
+    assert resolved["batch_size"] == preset["batch_size"] and resolved["random_state"] == 0
+
+
+def test_the_mlp_training_accuracy_pass_is_logging_time(fitted):
+    mlp = fitted("mlp")
+    assert mlp.log_seconds_ > 0  # a pass over the training set per epoch, left out of fit_s
+    assert {fitted(name).log_seconds_ for name in NEURAL if name != "mlp"} == {0.0}
+
+
+def test_the_runner_warm_up_takes_the_batch_path(fitted, digits, tmp_path):
+    from mnistbench.run.runner import WARMUP_ROWS
+
+    fitted("cnn").save(tmp_path / "cnn")
+    cnn = mnistbench.load_model(tmp_path / "cnn")
+    cnn.predict(digits.X_test[:1])
+    assert cnn._forward is None  # one image goes through NumPy and warms nothing for a batch
+    cnn.predict(digits.X_test[:WARMUP_ROWS])
+    assert cnn._forward.experimental_get_tracing_count() == 1
+    cnn.predict(digits.X_test)
+    assert cnn._forward.experimental_get_tracing_count() == 1  # nothing traced in the timed call
+
+
+@pytest.mark.parametrize("name", NEURAL)
 def test_time_budget_stops_after_the_epoch_that_crosses_it(name, digits):
     assert len(fit_tiny(name, digits, time_budget=1e-6).history_) == 1
 
@@ -177,7 +206,8 @@ def test_saved_model_loads_and_predicts_the_same(name, fitted, digits, tmp_path)
                                   model.predict_proba(digits.X_test))
     np.testing.assert_array_equal(loaded.predict(digits.X_test[:1]),
                                   model.predict(digits.X_test[:1]))
-    for attribute in ("classes_", "n_features_in_", "history_", "chosen_params_"):
+    for attribute in ("classes_", "n_features_in_", "history_", "chosen_params_",
+                      "resolved_params_"):
         if hasattr(model, attribute):
             np.testing.assert_equal(getattr(loaded, attribute), getattr(model, attribute))
 
@@ -189,6 +219,16 @@ def test_fitted_networks_pickle(name, fitted, digits):
     copy = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(copy.predict_proba(digits.X_test), expected)
     assert model._forward is not None  # pickling left the original untouched
+
+
+def test_a_model_saved_before_resolved_params_still_loads(fitted, digits, tmp_path):
+    fitted("tf-softmax").save(tmp_path)
+    record = json.loads((tmp_path / "fitted.json").read_text())
+    del record["resolved_params_"]
+    (tmp_path / "fitted.json").write_text(json.dumps(record))
+    loaded = mnistbench.load_model(tmp_path)
+    np.testing.assert_array_equal(loaded.predict(digits.X_test),
+                                  fitted("tf-softmax").predict(digits.X_test))
 
 
 def test_saving_again_replaces_the_previous_model(fitted, tmp_path):

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import idx_bytes, write_idx
 from mnistbench.errors import DataError
-from mnistbench.readers import parse_idx, read_idx, read_npz
+from mnistbench.datasets.readers import parse_idx, read_idx, read_npz
 
 
 def test_idx_round_trip_gzip_and_raw(tmp_path):

@@ -1,53 +1,112 @@
+"""The runner and its store: tidy files, per-image outputs, failures, resume and extension."""
+
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from mnistbench import registry
-from mnistbench.errors import ParameterError
-from mnistbench.runner import make_jobs, run_benchmark
+from mnistbench import load_run
+from mnistbench.classifiers import registry
+from mnistbench.errors import DataError, ParameterError
+from mnistbench.run.runner import resume_benchmark, run_benchmark
+from mnistbench.run.spec import expand_jobs
+from mnistbench.run.store import RunStore
 
 FILES = {"summary.csv", "per_class.csv", "confusion.csv", "predictions.csv", "sweep.csv",
-         "run.json"}
+         "run.json", "jobs"}
 
 
 @pytest.fixture
 def fakes(monkeypatch):
-    monkeypatch.setitem(registry.ALGORITHMS, "boom", "fake_algorithms:Boom")
-    monkeypatch.setitem(registry.ALGORITHMS, "ctrl-c", "fake_algorithms:CtrlC")
+    for name, target in (("boom", "Boom"), ("ctrl-c", "CtrlC"), ("logs-slowly", "LogsSlowly")):
+        monkeypatch.setitem(registry.ALGORITHMS, name, f"fake_algorithms:{target}")
 
 
-def test_run_writes_tidy_files(tmp_path, digits):
+def job_folders(run_dir):
+    """``{job_id: (inode, mtime_ns of job.json)}``: changes if a job is written again."""
+    return {path.name: (path.stat().st_ino, (path / "job.json").stat().st_mtime_ns)
+            for path in (run_dir / "jobs").iterdir() if not path.name.startswith(".")}
+
+
+def test_run_writes_tidy_files_and_per_image_outputs(tmp_path, digits):
     summary = run_benchmark(["knn", "tree"], dataset="digits", seed=3, out=tmp_path,
                             params={"knn": {"k": (1, 3)}})
     assert FILES <= {p.name for p in tmp_path.iterdir()}
+    assert summary.attrs["directory"] == str(tmp_path)
     assert summary["algorithm"].tolist() == ["knn", "tree"]
     assert (summary["status"] == "ok").all() and (summary["accuracy"] > 0.7).all()
     assert summary["latency_calls"].min() >= 100
-    assert json.loads(summary.loc[1, "params"]) == {}
+    assert json.loads(summary.loc[0, "params"]) == {"k": "(1, 3)"}
+    assert json.loads(summary.loc[1, "resolved"]) == {
+        "criterion": "gini", "max_depth": None, "min_samples_leaf": 1, "random_state": 3}
     on_disk = pd.read_csv(tmp_path / "summary.csv")
+    assert on_disk["job_id"].tolist() == summary["job_id"].tolist()
     assert on_disk["accuracy"].tolist() == pytest.approx(summary["accuracy"].tolist())
     confusion = pd.read_csv(tmp_path / "confusion.csv")
-    assert len(confusion) == 2 * 100 and confusion.groupby("job")["count"].sum().tolist() == [
-        360, 360]
+    assert confusion.groupby("job_id", sort=False)["count"].sum().tolist() == [360, 360]
+    assert set(confusion["condition"]) == {"test"}
     predictions = pd.read_csv(tmp_path / "predictions.csv")
-    knn_rows = predictions[predictions["job"] == 1]
-    assert (knn_rows["true"] == knn_rows["predicted"]).mean() == pytest.approx(
-        summary.loc[0, "accuracy"])
+    assert predictions.columns.tolist() == ["job_id", "condition", "index", "true", "predicted",
+                                            "confidence"]
+    run = load_run(tmp_path)
+    for job_id, accuracy in zip(summary["job_id"], summary["accuracy"]):
+        rows = predictions[predictions["job_id"] == job_id]
+        assert (rows["true"] == rows["predicted"]).mean() == pytest.approx(accuracy)
+        assert rows["true"].tolist() == digits.y_test.tolist()
+        proba = run.probabilities(job_id)
+        assert proba.shape == (360, 10)
+        np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-6)
+        np.testing.assert_allclose(proba.max(axis=1), rows["confidence"], rtol=1e-6)
     per_class = pd.read_csv(tmp_path / "per_class.csv")
-    assert per_class.groupby("job")["support"].sum().tolist() == [360, 360]
+    assert per_class.groupby("job_id")["support"].sum().tolist() == [360, 360]
     assert pd.read_csv(tmp_path / "sweep.csv")["k"].tolist() == [1, 3]
     info = json.loads((tmp_path / "run.json").read_text())
     assert info["status"] == "complete" and info["jobs_done"] == 2
-    assert info["dataset_checksum"] == digits.checksum and info["seed"] == 3
+    assert info["dataset_checksum"] == digits.checksum and info["request"]["seed"] == 3
     assert {"numpy", "scikit-learn"} <= set(info["versions"])
+    assert info["pid"] > 0 and info["heartbeat"] and len(info["attempts"]) == 1
 
 
-def test_tree_is_seeded_by_the_run(tmp_path):
-    seeds = [run_benchmark(["tree"], dataset="digits", seed=seed, out=tmp_path / str(run))
-             for run, seed in enumerate((1, 1, 2))]
-    assert seeds[0]["chosen"][0] == seeds[1]["chosen"][0]
-    assert seeds[0]["accuracy"][0] == seeds[1]["accuracy"][0]
+def test_load_run_tables_equal_the_csv_files(tmp_path):
+    run_benchmark(["knn", "mlp"], dataset="digits", out=tmp_path, params={"mlp": {"epochs": 3}})
+    run = load_run(tmp_path)
+    for name in ("summary", "per_class", "confusion", "predictions", "sweep", "history"):
+        pd.testing.assert_frame_equal(getattr(run, name), pd.read_csv(tmp_path / f"{name}.csv"),
+                                      check_dtype=False)
+    assert len(run.history) == 3 and "complete, 2 of 2 jobs" in run.state
+    with pytest.raises(ParameterError, match="no finished job 'knn-0' in .*; its jobs are: knn-"):
+        run.probabilities("knn-0")
+    with pytest.raises(ParameterError, match="has no condition 'rot180'; it has: test"):
+        run.probabilities(run.job_ids[0], "rot180")
+
+
+@pytest.mark.parametrize("path, message", [
+    ("missing", "is not a folder holding an mnistbench run"),
+    ("empty", r"holds no mnistbench run \(no run.json\)"),
+])
+def test_load_run_of_a_non_run_is_a_data_error(tmp_path, path, message):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=message):
+        load_run(tmp_path / path)
+
+
+def test_repeats_and_grid_make_one_job_each(tmp_path):
+    summary = run_benchmark(["tree"], dataset="digits", out=tmp_path, repeats=2, seed=1,
+                            grid={"tree": {"max_depth": [3, 6]}})
+    assert summary["seed"].tolist() == [1, 2, 1, 2]
+    assert [json.loads(p) for p in summary["params"]] == [{"max_depth": "3"}] * 2 + [
+        {"max_depth": "6"}] * 2
+    assert summary["job_id"].nunique() == 4
+    assert [json.loads(c)["depth"] for c in summary["chosen"]] == [3, 3, 6, 6]
+
+
+def test_seeds_reproduce_and_differ(tmp_path):
+    summary = run_benchmark(["tree"], dataset="digits", out=tmp_path / "a", repeats=2)
+    again = run_benchmark(["tree"], dataset="digits", out=tmp_path / "b", repeats=2)
+    assert summary["job_id"].tolist() == again["job_id"].tolist()
+    assert summary["accuracy"].tolist() == again["accuracy"].tolist()
+    assert summary.loc[0, "accuracy"] != summary.loc[1, "accuracy"]
 
 
 def test_a_failing_job_is_a_row_not_a_crash(tmp_path, fakes):
@@ -55,37 +114,85 @@ def test_a_failing_job_is_a_row_not_a_crash(tmp_path, fakes):
     assert summary["status"].tolist() == ["error", "ok"]
     assert summary.loc[0, "error"] == "RuntimeError: the model exploded"
     assert pd.read_csv(tmp_path / "summary.csv")["status"].tolist() == ["error", "ok"]
+    with pytest.raises(ParameterError, match="failed .* and has no probabilities"):
+        load_run(tmp_path).probabilities(summary.loc[0, "job_id"])
 
 
-def test_interrupt_keeps_finished_jobs(tmp_path, fakes):
+def test_logging_time_is_left_out_of_fit_time(tmp_path, fakes):
+    summary = run_benchmark(["logs-slowly"], dataset="digits", out=tmp_path)
+    assert summary.loc[0, "status"] == "ok" and summary.loc[0, "fit_s"] < 0.25
+
+
+def test_interrupt_keeps_finished_jobs_and_resume_finishes(tmp_path, fakes, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         run_benchmark(["knn", "ctrl-c", "tree"], dataset="digits", out=tmp_path)
     assert pd.read_csv(tmp_path / "summary.csv")["algorithm"].tolist() == ["knn"]
     info = json.loads((tmp_path / "run.json").read_text())
     assert info["status"] == "interrupted" and info["jobs_done"] == 1
+    knn = job_folders(tmp_path)
+    monkeypatch.setitem(registry.ALGORITHMS, "ctrl-c", "mnistbench.classifiers.tree:DecisionTree")
+    summary = resume_benchmark(tmp_path)
+    assert summary["algorithm"].tolist() == ["knn", "ctrl-c", "tree"]
+    assert (summary["status"] == "ok").all()
+    assert {job_id: job_folders(tmp_path)[job_id] for job_id in knn} == knn  # not recomputed
+    info = json.loads((tmp_path / "run.json").read_text())
+    assert info["status"] == "complete" and [a["status"] for a in info["attempts"]] == [
+        "interrupted", "complete"]
 
 
-@pytest.mark.parametrize("algos, params, message", [
-    (["knn", "svm"], {}, "unknown algorithm 'svm'; choose from: knn, tree"),
-    (["knn"], {"knn": {"neighbours": 3}}, "unknown parameter neighbours for 'knn'"),
-    (["knn"], {"knn": {"k": -3}}, "k must be an integer >= 1"),
-    (["knn"], {"tree": {"max_depth": 3}}, "'tree', which is not among the algorithms"),
-    (["tree"], {"tree": {"criterion": "best"}}, "criterion must be one of gini"),
-])
-def test_bad_specs_fail_before_anything_runs(algos, params, message):
-    with pytest.raises(ParameterError, match=message):
-        make_jobs(algos, "digits", params=params)
+def test_resume_reruns_failed_jobs_and_extends_with_algorithms_and_repeats(tmp_path, fakes,
+                                                                           monkeypatch):
+    run_benchmark(["boom", "tree"], dataset="digits", out=tmp_path)
+    before = job_folders(tmp_path)
+    monkeypatch.setitem(registry.ALGORITHMS, "boom", "mnistbench.classifiers.tree:DecisionTree")
+    summary = resume_benchmark(tmp_path, algos=["knn"], repeats=2)
+    assert summary["algorithm"].tolist() == ["boom", "tree", "boom", "tree", "knn", "knn"]
+    assert summary["seed"].tolist() == [0, 0, 1, 1, 0, 1]
+    assert (summary["status"] == "ok").all()
+    after = job_folders(tmp_path)
+    boom, tree = summary.loc[0, "job_id"], summary.loc[1, "job_id"]
+    assert after[tree] == before[tree] and after[boom] != before[boom]
+    assert load_run(tmp_path).info["request"]["algos"] == ["boom", "tree", "knn"]
+    again = resume_benchmark(tmp_path)  # nothing left to do
+    assert again["job_id"].tolist() == summary["job_id"].tolist()
+    assert job_folders(tmp_path) == after
+
+
+def test_a_run_is_never_mixed_with_another(tmp_path):
+    run_benchmark(["tree"], dataset="digits", out=tmp_path)
+    with pytest.raises(ParameterError, match="already holds a run .complete, 1 of 1.*--resume"):
+        run_benchmark(["tree"], dataset="digits", out=tmp_path)
+    with pytest.raises(ParameterError, match="this run is on digits; a run holds one dataset"):
+        resume_benchmark(tmp_path, dataset="mnist")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ParameterError, match="is a file, not a folder"):
+        run_benchmark(["tree"], dataset="digits", out=tmp_path / "file")
+    assert len(pd.read_csv(tmp_path / "summary.csv")) == 1
+
+
+def test_a_second_writer_is_refused(tmp_path):
+    run_benchmark(["tree"], dataset="digits", out=tmp_path)
+    holder = RunStore.open(tmp_path)  # as if another process were resuming it now
+    try:
+        with pytest.raises(ParameterError, match="being written by another mnistbench process"):
+            resume_benchmark(tmp_path, algos=["knn"])
+    finally:
+        holder.release()
+    assert resume_benchmark(tmp_path, algos=["knn"])["algorithm"].tolist() == ["tree", "knn"]
+
+
+def test_resume_refuses_other_data(tmp_path):
+    run_benchmark(["tree"], dataset="digits", out=tmp_path)
+    info = json.loads((tmp_path / "run.json").read_text())
+    info["dataset_checksum"] = "0" * 32
+    (tmp_path / "run.json").write_text(json.dumps(info))
+    with pytest.raises(DataError, match="is not the data this run used"):
+        resume_benchmark(tmp_path)
+    RunStore.open(tmp_path).release()  # the refused resume let go of the run
 
 
 def test_all_expands_to_every_registered_algorithm():
-    assert [job.algorithm for job in make_jobs("all", "digits")] == registry.algorithm_names()
-
-
-def test_an_existing_run_is_never_mixed_with_a_new_one(tmp_path):
-    run_benchmark(["tree"], dataset="digits", out=tmp_path)
-    with pytest.raises(ParameterError, match="already holds a run"):
-        run_benchmark(["tree"], dataset="digits", out=tmp_path)
-    assert len(pd.read_csv(tmp_path / "summary.csv")) == 1
+    assert [job.algorithm for job in expand_jobs("all", "digits")] == registry.algorithm_names()
 
 
 def test_save_models_keeps_loadable_models_and_a_failed_save_keeps_results(tmp_path):
@@ -93,7 +200,7 @@ def test_save_models_keeps_loadable_models_and_a_failed_save_keeps_results(tmp_p
 
     summary = run_benchmark(["tree"], dataset="digits", out=tmp_path / "run",
                             save_models=tmp_path / "models")
-    loaded = load_model(tmp_path / "models" / "01-tree")
+    loaded = load_model(tmp_path / "models" / summary.loc[0, "job_id"])
     assert loaded.get_params()["random_state"] == 0
     (tmp_path / "blocked").write_text("a file where the models folder should be")
     failed = run_benchmark(["tree"], dataset="digits", out=tmp_path / "run2",

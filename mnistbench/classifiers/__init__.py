@@ -1,1 +1,1 @@
-"""Classifier adapters, one module each; :mod:`mnistbench.registry` names them."""
+"""Classifier adapters, one module each; :mod:`mnistbench.classifiers.registry` names them."""

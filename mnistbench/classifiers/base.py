@@ -24,6 +24,7 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     Adapters that select hyper-parameters do it inside ``fit`` on a holdout of the training
     data (:func:`mnistbench.datasets.holdout_split`), record what they chose in
     ``chosen_params_`` and, when they sweep, one dict per setting in ``sweep_``.
+    ``resolved_params_`` holds every setting the fit used (a preset's values included).
     """
 
     BACKEND_MODULES = ()  # heavy libraries fit imports, e.g. ("tensorflow",)
@@ -46,6 +47,7 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         if y.ndim != 1 or len(y) != len(X):
             raise ValueError(f"y must be a vector of {len(X)} labels, got shape {y.shape}")
         self.classes_, y_index = np.unique(y, return_inverse=True)
+        self.resolved_params_ = self.get_params()  # adapters with presets add what they resolve
         self._fit(X, y_index)
         return self
 
@@ -61,8 +63,9 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
 
     def save(self, path):
         """Save the fitted model into the directory ``path``; load it with
-        :func:`mnistbench.load_model`. See :mod:`mnistbench.persistence` for the files."""
-        from mnistbench.persistence import save_model
+        :func:`mnistbench.load_model`; :mod:`mnistbench.classifiers.persistence` lists the
+        files."""
+        from mnistbench.classifiers.persistence import save_model
 
         return save_model(self, path)
 

@@ -61,8 +61,10 @@ class MLP(NeuralClassifier):
             if val_score > best_score:
                 best_score = val_score
                 best_weights = ([w.copy() for w in net.coefs_], [b.copy() for b in net.intercepts_])
-            within_budget = log.add(net.loss_, net.score(X_fit, y_fit),
-                                    log_loss(y_val, val_proba, labels=labels), val_score)
+            with log.untimed():  # a pass over the training set, for the history alone
+                accuracy = net.score(X_fit, y_fit)
+            within_budget = log.add(net.loss_, accuracy, log_loss(y_val, val_proba, labels=labels),
+                                    val_score)
             if not within_budget or stale >= settings["patience"]:
                 break
         net.coefs_, net.intercepts_ = best_weights

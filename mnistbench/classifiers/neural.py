@@ -7,6 +7,7 @@ the test set) and, after ``fit``, holds ``history_`` (one dict per epoch) and
 inside methods only.
 """
 
+import contextlib
 import json
 import time
 
@@ -18,7 +19,8 @@ from mnistbench.errors import ParameterError
 
 FITTED_FILE = "fitted.json"
 CLASSES_FILE = "classes.npy"
-FITTED_ATTRIBUTES = ("n_features_in_", "history_", "chosen_params_")  # saved as JSON
+# saved as JSON; models saved before resolved_params_ existed load without it
+FITTED_ATTRIBUTES = ("n_features_in_", "history_", "chosen_params_", "resolved_params_")
 
 
 class NeuralClassifier(DigitClassifier):
@@ -58,12 +60,18 @@ class NeuralClassifier(DigitClassifier):
             ``monitor_accuracy``, to draw a time-to-accuracy curve (the benchmarks pass the test
             set). Nothing is ever decided on it, and the time it takes is left out of
             ``seconds`` and out of the time budget.
+
+        After fitting, ``log_seconds_`` holds the seconds spent only on logging (the monitor,
+        a training-set accuracy pass), which the runner leaves out of the fit time.
         """
         self._monitor = monitor
         try:
-            return super().fit(X, y)
+            super().fit(X, y)
         finally:
             del self._monitor
+        self.log_seconds_ = self._log.untimed_seconds
+        del self._log
+        return self
 
     def _epoch_log(self, epochs, predict_proba, verbose=None):
         """An :class:`EpochLog` for this fit; ``predict_proba`` maps scaled flat pixels to the
@@ -76,8 +84,9 @@ class NeuralClassifier(DigitClassifier):
             def score():
                 predicted = self.classes_[predict_proba(X_monitor).argmax(axis=1)]
                 return float(np.mean(predicted == y_monitor))
-        return EpochLog(epochs, self.time_budget, self.verbose if verbose is None else verbose,
-                        score)
+        self._log = EpochLog(epochs, self.time_budget,
+                             self.verbose if verbose is None else verbose, score)
+        return self._log
 
     def check_params(self):
         check_choice("preset", self.preset, tuple(self.PRESETS))
@@ -95,8 +104,8 @@ class NeuralClassifier(DigitClassifier):
     def _settings(self):
         """The preset's settings with the given overrides.
 
-        ``chosen_params_`` starts as the preset's name and the overrides (the preset's other
-        values are in the code, named by the run's git revision); ``fit`` adds what it decides.
+        ``chosen_params_`` starts as the preset's name and the overrides, and ``fit`` adds what
+        it decides; ``resolved_params_`` holds every setting.
         """
         overrides = {name: getattr(self, name) for name in ("epochs", "batch_size",
                                                             "learning_rate")
@@ -104,7 +113,9 @@ class NeuralClassifier(DigitClassifier):
         self.chosen_params_ = {"preset": self.preset, **overrides}
         preset = {key: value for key, value in self.PRESETS[self.preset].items()
                   if key != "description"}
-        return {**preset, **overrides}
+        settings = {**preset, **overrides}
+        self.resolved_params_ = {**self.get_params(), **settings}
+        return settings
 
     def _holdout(self, X, y):
         """``(X_fit, y_fit, X_val, y_val)`` with pixels scaled to [0, 1]."""
@@ -115,7 +126,7 @@ class NeuralClassifier(DigitClassifier):
         return {key: value for key, value in super().__getstate__().items()
                 if key not in ("_forward", "_numpy_forward")}
 
-    # Saving, used by mnistbench.persistence: plain fitted values go to JSON and .npy (no
+    # Saving, used by mnistbench.classifiers.persistence: plain fitted values go to JSON and .npy (no
     # pickle), the network to the subclass's _save_weights format.
 
     def _save_network(self, directory):
@@ -128,7 +139,8 @@ class NeuralClassifier(DigitClassifier):
         self.classes_ = np.load(directory / CLASSES_FILE, allow_pickle=False)
         fitted = json.loads((directory / FITTED_FILE).read_text())
         for name in FITTED_ATTRIBUTES:
-            setattr(self, name, fitted[name])
+            if name in fitted:
+                setattr(self, name, fitted[name])
         self._load_weights(directory)
 
 
@@ -155,8 +167,9 @@ def predict_in_chunks(forward, X, rows):
 class EpochLog:
     """Collects ``history_`` rows, shows progress and says when the time budget is spent.
 
-    ``monitor``, if given, is called after each epoch for ``monitor_accuracy``; its time is
-    subtracted from ``seconds``.
+    ``monitor``, if given, is called after each epoch for ``monitor_accuracy``. Its time, and
+    that of any block run under :meth:`untimed`, is left out of ``seconds`` and counted in
+    ``untimed_seconds``.
     """
 
     def __init__(self, epochs, time_budget=None, verbose=0, monitor=None):
@@ -166,17 +179,28 @@ class EpochLog:
         self.time_budget = time_budget
         self.monitor = monitor
         self.start = time.perf_counter()
+        self.untimed_seconds = 0.0
         self.bar = tqdm(total=epochs, unit="epoch", disable=not verbose, leave=False)
+
+    @contextlib.contextmanager
+    def untimed(self):
+        """A block whose time is logging, not training."""
+        begin = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = time.perf_counter() - begin
+            self.start += spent
+            self.untimed_seconds += spent
 
     def add(self, loss, accuracy, val_loss, val_accuracy):
         """Record one epoch; return False once the time budget is spent."""
-        now = time.perf_counter()
         row = {"epoch": len(self.rows) + 1, "loss": float(loss), "accuracy": float(accuracy),
                "val_loss": float(val_loss), "val_accuracy": float(val_accuracy),
-               "seconds": now - self.start}
+               "seconds": time.perf_counter() - self.start}
         if self.monitor is not None:
-            row["monitor_accuracy"] = self.monitor()
-            self.start += time.perf_counter() - now  # the monitor's time is not training time
+            with self.untimed():
+                row["monitor_accuracy"] = self.monitor()
         self.rows.append(row)
         self.bar.update()
         self.bar.set_postfix(loss=f"{row['loss']:.4f}", val_accuracy=f"{val_accuracy:.4f}")

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from mnistbench.errors import DataError, ParameterError
-from mnistbench.readers import check_images_labels, md5_hex, parse_idx, read_bytes, read_npz
+from mnistbench.datasets.readers import check_images_labels, md5_hex, parse_idx, read_bytes, read_npz
 
-PACKAGE_DATA = Path(__file__).parent / "data"
+PACKAGE_DATA = Path(__file__).parent  # holds mnist/
 DIGIT_NAMES = tuple(str(d) for d in range(10))
 IDX_PARTS = (
     "train-images-idx3-ubyte",
@@ -244,7 +244,7 @@ def load_idx_dataset(source, directories):
     if not source.mirrors:
         looked = ", ".join(str(d) for d in directories)
         raise DataError(f"{source.title} files not found; looked in {looked}")
-    from mnistbench.download import download_idx_files
+    from mnistbench.datasets.download import download_idx_files
 
     target = cache_dir() / source.name
     return read_source(source, download_idx_files(source, target), str(target))

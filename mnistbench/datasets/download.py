@@ -14,9 +14,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from mnistbench.datasets import IDX_PARTS
+from mnistbench.datasets.sources import IDX_PARTS
 from mnistbench.errors import DataError
-from mnistbench.readers import md5_hex, read_bytes
+from mnistbench.datasets.readers import md5_hex, read_bytes
 
 TIMEOUT = 30  # seconds, for connecting and for each read
 CHUNK_SIZE = 1 << 16
@@ -30,7 +30,7 @@ def download_idx_files(source, target_dir):
 
     Parameters
     ----------
-    source : mnistbench.datasets.IdxSource
+    source : mnistbench.datasets.sources.IdxSource
         Supplies ``mirrors`` (base URLs ending in ``/``) and ``md5`` (of the uncompressed files).
     target_dir : str or pathlib.Path
         Where the ``<part>.gz`` files go; created if missing.

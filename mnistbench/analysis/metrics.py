@@ -1,4 +1,4 @@
-"""Metrics computed from raw predictions: one place, so every adapter is scored the same way."""
+"""Metrics computed from raw per-image outputs: one place, so every adapter is scored the same way."""
 
 import numpy as np
 import pandas as pd
@@ -46,3 +46,35 @@ def latency_percentiles(seconds):
     p50, p95, p99 = np.percentile(np.asarray(seconds) * 1e3, [50, 95, 99])
     return {"latency_p50_ms": float(p50), "latency_p95_ms": float(p95),
             "latency_p99_ms": float(p99)}
+
+
+def condition_tables(outputs, labels):
+    """Metrics of a job's per-image outputs under each evaluation condition.
+
+    Parameters
+    ----------
+    outputs : dict
+        ``{condition: (y_true, y_pred, probabilities)}``; ``probabilities`` is N x classes.
+    labels : sequence
+        Every class, in report order.
+
+    Returns
+    -------
+    summaries : dict
+        ``{condition: {accuracy, precision_macro, recall_macro, f1_macro, mean_confidence}}``.
+    tables : dict of pandas.DataFrame
+        ``per_class``, ``confusion`` and ``predictions`` (``condition``, ``index``, ``true``,
+        ``predicted``, ``confidence``), each with a ``condition`` column first.
+    """
+    summaries, parts = {}, {"per_class": [], "confusion": [], "predictions": []}
+    for condition, (y_true, y_pred, probabilities) in outputs.items():
+        confidence = np.asarray(probabilities).max(axis=1)
+        summary, per_class, confusion = classification_metrics(y_true, y_pred, labels)
+        summaries[condition] = {**summary, "mean_confidence": float(confidence.mean())}
+        predictions = pd.DataFrame({"index": np.arange(len(y_true)), "true": y_true,
+                                    "predicted": y_pred, "confidence": confidence})
+        for name, table in (("per_class", per_class), ("confusion", confusion),
+                            ("predictions", predictions)):
+            parts[name].append(table.assign(condition=condition)[["condition", *table.columns]])
+    return summaries, {name: pd.concat(tables, ignore_index=True)
+                       for name, tables in parts.items()}

@@ -38,7 +38,7 @@ def save_model(model, path):
     pathlib.Path
         The directory.
     """
-    from mnistbench.registry import ALGORITHMS
+    from mnistbench.classifiers.registry import ALGORITHMS
 
     check_is_fitted(model)
     directory = Path(path)
@@ -70,7 +70,7 @@ def load_model(path):
     DataError
         If ``path`` does not hold a model saved by mnistbench, or its files are damaged.
     """
-    from mnistbench.registry import ALGORITHMS, get_class
+    from mnistbench.classifiers.registry import ALGORITHMS, get_class
 
     directory = Path(path)
     manifest = read_manifest(directory)

@@ -4,26 +4,39 @@ import json
 
 from tabulate import tabulate
 
-HEADERS = ["algorithm", "chosen", "accuracy", "precision", "recall", "F1", "fit s",
-           "predict s", "p50 ms", "p99 ms"]
+from mnistbench.run.spec import decode_value
+
+METRICS = ["accuracy", "precision", "recall", "F1", "fit s", "predict s", "p50 ms", "p99 ms"]
 
 
 def summary_table(summary, tablefmt="github"):
-    """One row per job: accuracy and macro P/R/F1 in percent, timings, latency; errors inline."""
+    """One row per job: accuracy and macro P/R/F1 in percent, timings, latency; errors inline.
+
+    A ``seed`` column appears when the jobs have several seeds, a ``params`` column (the
+    ``--set``/``--grid`` values) when any job has some.
+    """
+    records = summary.to_dict("records")
+    given = [{name: decode_value(text) for name, text in json.loads(record["params"]).items()}
+             for record in records]
+    with_seed = summary["seed"].nunique() > 1
+    with_params = any(given)
+    headers = ["algorithm"] + ["seed"] * with_seed + ["params"] * with_params + ["chosen"]
     rows = []
-    for record in summary.to_dict("records"):
+    for record, params in zip(records, given):
+        row = [record["algorithm"]] + [str(record["seed"])] * with_seed + [
+            format_params(params)] * with_params
         if record["status"] != "ok":
-            rows.append([record["algorithm"], f"error: {record['error']}"] + [""] * 8)
+            rows.append(row + [f"error: {record['error']}"] + [""] * len(METRICS))
             continue
-        rows.append([
-            record["algorithm"], format_params(json.loads(record["chosen"])),
+        rows.append(row + [
+            format_params(json.loads(record["chosen"])),
             *(f"{100 * record[key]:.2f}" for key in
               ("accuracy", "precision_macro", "recall_macro", "f1_macro")),
             f"{record['fit_s']:.2f}", f"{record['predict_s']:.2f}",
             f"{record['latency_p50_ms']:.3f}", f"{record['latency_p99_ms']:.3f}",
         ])
-    return tabulate(rows, headers=HEADERS, tablefmt=tablefmt, disable_numparse=True,
-                    colalign=("left", "left") + ("right",) * 8)
+    return tabulate(rows, headers=headers + METRICS, tablefmt=tablefmt, disable_numparse=True,
+                    colalign=("left",) * len(headers) + ("right",) * len(METRICS))
 
 
 def format_params(params):

@@ -1,0 +1,1 @@
+"""Analysis of what a run stored: metrics from per-image outputs."""

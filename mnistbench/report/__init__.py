@@ -1,0 +1,1 @@
+"""Human-readable views of results: console tables and the algorithm list."""

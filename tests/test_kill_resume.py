@@ -1,0 +1,119 @@
+"""A real run killed with SIGKILL at random moments, and inside file writes, then resumed: no
+finished job is computed twice, every file parses after every kill, and the final tables equal
+an uninterrupted run's for the deterministic adapters."""
+
+import json
+import random
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+from mnistbench import load_run
+
+ARGS = ["--algos", "knn,tree,mlp", "--dataset", "digits", "--repeats", "3",
+        "--set", "mlp.epochs=5"]
+DETERMINISTIC = ("knn", "tree")
+# the CLI, with the store's atomic writer made to die half-way through its Nth write: the
+# temporary file is half written when SIGKILL arrives
+DIE_DURING_WRITE = """if True:
+    import os, signal, sys
+    from mnistbench.run import store
+    real, calls = store.write_atomic, [0]
+    def write_atomic(path, data):
+        calls[0] += 1
+        if calls[0] == {n}:
+            with open(path.with_name("." + path.name + ".tmp"), "wb") as half:
+                half.write((data.encode() if isinstance(data, str) else data)[:len(data) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+        real(path, data)
+    store.write_atomic = write_atomic
+    from mnistbench.cli import main
+    sys.exit(main({argv!r}))
+"""
+
+
+def cli(*args):
+    return [sys.executable, "-m", "mnistbench", *args]
+
+
+def finished_jobs(run_dir):
+    """``{job_id: (inode, mtime_ns of job.json)}``: changes if a job is written again."""
+    jobs = run_dir / "jobs"
+    if not jobs.is_dir():
+        return {}
+    return {path.name: (path.stat().st_ino, (path / "job.json").stat().st_mtime_ns)
+            for path in jobs.iterdir() if not path.name.startswith(".")}
+
+
+def check_every_file_parses(run_dir):
+    json.loads((run_dir / "run.json").read_text())
+    for path in [*run_dir.glob("*.csv"), *run_dir.glob("jobs/*/*.csv")]:
+        pd.read_csv(path)
+    for path in run_dir.glob("jobs/*/job.json"):
+        json.loads(path.read_text())
+    load_run(run_dir)
+
+
+def comparable(table):
+    """Rows of the deterministic adapters, in a fixed order, without times and dates."""
+    table = table[table["job_id"].str.split("-").str[0].isin(DETERMINISTIC)]
+    drop = [c for c in table.columns if c.endswith(("_s", "_ms", "_at")) or c in (
+        "images_per_s", "latency_calls", "seconds")]
+    return table.drop(columns=drop).sort_values(list(table.columns[:3])).reset_index(drop=True)
+
+
+def test_sigkill_at_random_moments_then_resume(tmp_path):
+    reference = tmp_path / "reference"
+    subprocess.run(cli(*ARGS, "--out", str(reference)), check=True, capture_output=True)
+    run_dir = tmp_path / "killed"
+    rng = random.Random(20261125)
+    # (how it dies): after a random delay, or inside the Nth atomic write (the first is
+    # run.json, then a job folder's files one by one, then the run-level tables)
+    deaths = [("after", rng.uniform(1.0, 2.5)), ("write", 3), ("after", rng.uniform(1.5, 3.0)),
+              ("write", 9), ("after", rng.uniform(1.5, 3.0))]
+    seen, kills = {}, 0
+    for number, (how, when) in enumerate(deaths):
+        args = [*ARGS, "--out", str(run_dir)] if number == 0 else ["--resume", str(run_dir)]
+        if how == "write":
+            process = subprocess.Popen([sys.executable, "-c", DIE_DURING_WRITE.format(
+                n=when, argv=args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            process.wait(timeout=120)
+        else:
+            process = subprocess.Popen(cli(*args), stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
+            time.sleep(when)
+            process.kill()
+            process.wait()
+        if process.returncode == -9:
+            kills += 1
+        check_every_file_parses(run_dir)
+        now = finished_jobs(run_dir)
+        assert {job_id: now[job_id] for job_id in seen} == seen, "a finished job was redone"
+        seen = now
+    assert kills >= 4 and len(seen) < 9  # the kills landed before the run could finish
+    finish = subprocess.run(cli("--resume", str(run_dir)), capture_output=True, text=True)
+    assert finish.returncode == 0, finish.stderr
+    assert f"{len(seen)} of 9 jobs already finished" in finish.stderr
+    now = finished_jobs(run_dir)
+    assert {job_id: now[job_id] for job_id in seen} == seen
+    assert list(run_dir.glob("jobs/.*")) == [] and list(run_dir.glob(".*.tmp")) == []
+
+    run, expected = load_run(run_dir), load_run(reference)
+    assert "complete, 9 of 9 jobs" in run.state and len(run.info["attempts"]) == 6
+    assert sorted(run.job_ids) == sorted(expected.job_ids) and len(set(run.job_ids)) == 9
+    assert sorted(run.summary.groupby("algorithm")["seed"].apply(list).sum()) == [0] * 3 + [
+        1] * 3 + [2] * 3
+    for name in ("summary", "per_class", "confusion", "predictions", "sweep"):
+        pd.testing.assert_frame_equal(comparable(getattr(run, name)),
+                                      comparable(getattr(expected, name)))
+        pd.testing.assert_frame_equal(pd.read_csv(run_dir / f"{name}.csv"), getattr(run, name),
+                                      check_dtype=False)
+    for job_id in run.job_ids:
+        proba = run.probabilities(job_id)
+        assert proba.shape == (360, 10)
+        np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-6)
+        if job_id.split("-")[0] in DETERMINISTIC:
+            np.testing.assert_array_equal(proba, expected.probabilities(job_id))
