@@ -79,7 +79,8 @@ def test_scikit_learn_only_runs_never_import_tensorflow(tmp_path):
 
 
 def test_ctrl_c_exits_130_and_keeps_finished_jobs(tmp_path):
-    code = ("import sys; from mnistbench.classifiers import registry; from mnistbench.cli import main; "
+    code = ("import sys; from mnistbench.classifiers import registry; "
+            "from mnistbench.cli import main; "
             "registry.ALGORITHMS['ctrl-c'] = 'fake_algorithms:CtrlC'; "
             "sys.exit(main(['--algos', 'tree,ctrl-c', '--dataset', 'digits', '--out', "
             f"r'{tmp_path}']))")

@@ -143,7 +143,7 @@ def test_interrupt_keeps_finished_jobs_and_resume_finishes(tmp_path, fakes, monk
 def test_resume_reruns_failed_jobs_and_extends_with_algorithms_and_repeats(tmp_path, fakes,
                                                                            monkeypatch):
     run_benchmark(["boom", "tree"], dataset="digits", out=tmp_path)
-    before = job_folders(tmp_path)
+    before, loaded = job_folders(tmp_path), load_run(tmp_path)
     monkeypatch.setitem(registry.ALGORITHMS, "boom", "mnistbench.classifiers.tree:DecisionTree")
     summary = resume_benchmark(tmp_path, algos=["knn"], repeats=2)
     assert summary["algorithm"].tolist() == ["boom", "tree", "boom", "tree", "knn", "knn"]
@@ -153,6 +153,7 @@ def test_resume_reruns_failed_jobs_and_extends_with_algorithms_and_repeats(tmp_p
     boom, tree = summary.loc[0, "job_id"], summary.loc[1, "job_id"]
     assert after[tree] == before[tree] and after[boom] != before[boom]
     assert load_run(tmp_path).info["request"]["algos"] == ["boom", "tree", "knn"]
+    assert loaded.state == "complete, 6 of 6 jobs finished"  # read now, not at load
     again = resume_benchmark(tmp_path)  # nothing left to do
     assert again["job_id"].tolist() == summary["job_id"].tolist()
     assert job_folders(tmp_path) == after
@@ -208,3 +209,22 @@ def test_save_models_keeps_loadable_models_and_a_failed_save_keeps_results(tmp_p
     assert failed.loc[0, "status"] == "ok"
     assert failed.loc[0, "accuracy"] == summary.loc[0, "accuracy"]
     assert failed.loc[0, "error"].startswith("model not saved:")
+
+
+@pytest.mark.parametrize("seconds_ago, refused", [(5, True), (600, False)])
+def test_a_run_from_another_host_is_alive_while_its_heartbeat_is_fresh(tmp_path, seconds_ago,
+                                                                       refused):
+    import datetime
+
+    run_benchmark(["tree"], dataset="digits", out=tmp_path)
+    info = json.loads((tmp_path / "run.json").read_text())
+    beat = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=seconds_ago)
+    info.update(status="running", host="elsewhere", pid=1, heartbeat=beat.isoformat())
+    (tmp_path / "run.json").write_text(json.dumps(info))
+    if refused:
+        assert load_run(tmp_path).state.startswith("running as process 1 on elsewhere")
+        with pytest.raises(ParameterError, match="being written by another mnistbench process"):
+            resume_benchmark(tmp_path)
+    else:
+        assert load_run(tmp_path).state.startswith("dead: its process 1 on elsewhere stopped")
+        assert resume_benchmark(tmp_path)["status"].tolist() == ["ok"]

@@ -1,4 +1,4 @@
-"""Metrics computed from raw per-image outputs: one place, so every adapter is scored the same way."""
+"""Metrics computed from raw per-image outputs: one place, so every adapter is scored alike."""
 
 import numpy as np
 import pandas as pd

@@ -81,9 +81,10 @@ class NeuralClassifier(DigitClassifier):
             X_monitor = scaled(self._flat(self._monitor[0]))
             y_monitor = np.asarray(self._monitor[1])
 
-            def score():
+            def monitor_score():
                 predicted = self.classes_[predict_proba(X_monitor).argmax(axis=1)]
                 return float(np.mean(predicted == y_monitor))
+            score = monitor_score
         self._log = EpochLog(epochs, self.time_budget,
                              self.verbose if verbose is None else verbose, score)
         return self._log
@@ -126,8 +127,8 @@ class NeuralClassifier(DigitClassifier):
         return {key: value for key, value in super().__getstate__().items()
                 if key not in ("_forward", "_numpy_forward")}
 
-    # Saving, used by mnistbench.classifiers.persistence: plain fitted values go to JSON and .npy (no
-    # pickle), the network to the subclass's _save_weights format.
+    # Saving, used by mnistbench.classifiers.persistence: plain fitted values go to JSON and .npy
+    # (no pickle), the network to the subclass's _save_weights format.
 
     def _save_network(self, directory):
         np.save(directory / CLASSES_FILE, self.classes_, allow_pickle=False)

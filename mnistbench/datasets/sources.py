@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from mnistbench.errors import DataError, ParameterError
-from mnistbench.datasets.readers import check_images_labels, md5_hex, parse_idx, read_bytes, read_npz
+from mnistbench.datasets.readers import (check_images_labels, md5_hex, parse_idx, read_bytes,
+                                         read_npz)
 
 PACKAGE_DATA = Path(__file__).parent  # holds mnist/
 DIGIT_NAMES = tuple(str(d) for d in range(10))

@@ -87,7 +87,8 @@ def run_benchmark(algos, dataset="mnist", data_dir=None, seed=0, params=None, ou
     jobs = expand_request(request)
     data = load_dataset(dataset, data_dir)  # fail on missing or corrupt data before any job
     store = RunStore.create(out or default_run_dir(dataset), {
-        **environment(), "dataset": dataset, "dataset_checksum": data.checksum, "dataset_source": data.source,
+        **environment(), "dataset": dataset, "dataset_checksum": data.checksum,
+        "dataset_source": data.source,
         "request": encode_request(request)})
     return execute(store, jobs, request, n_jobs, progress)
 

@@ -23,6 +23,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import threading
 from pathlib import Path
 
@@ -41,6 +42,7 @@ JOB_FILE = "job.json"
 PROBABILITIES_FILE = "probabilities.npz"
 PARTIAL = ".partial-"
 HEARTBEAT_S = 10
+STALE_HEARTBEATS = 6  # a run from another host with no heartbeat for a minute is dead
 SUMMARY_COLUMNS = [
     "job_id", "algorithm", "params", "resolved", "chosen", "seed", "dataset", "transform",
     "dataset_checksum", "n_train", "n_test", "status", "error", "accuracy", "precision_macro",
@@ -98,9 +100,9 @@ class RunStore:
             raise ParameterError(f"{store.directory} is a file, not a folder; choose another "
                                  "--out")
         if (store.directory / RUN_FILE).exists():
-            raise ParameterError(f"{store.directory} already holds a run ({run_state(store.directory)}); "
-                                 f"finish or extend it with --resume {store.directory}, or choose "
-                                 "another --out")
+            raise ParameterError(f"{store.directory} already holds a run "
+                                 f"({run_state(store.directory)}); finish or extend it with "
+                                 f"--resume {store.directory}, or choose another --out")
         store.directory.mkdir(parents=True, exist_ok=True)
         store._acquire()
         store.info = {"format": FORMAT, "version": VERSION, **info, "jobs": [], "attempts": []}
@@ -112,6 +114,11 @@ class RunStore:
         store = cls(directory)
         info = read_info(store.directory)  # a readable run before taking its lock
         store._acquire()
+        if info["status"] == "running" and is_alive(store.directory, info):
+            store.release()  # another host's process, which the lock cannot see
+            raise ParameterError(f"{store.directory} is being written by another mnistbench "
+                                 f"process ({run_state(store.directory, info)}); wait for it "
+                                 "to end or stop it")
         store.info = info
         return store
 
@@ -131,6 +138,8 @@ class RunStore:
         for leftover in self.jobs_dir().glob(f"{PARTIAL}*"):  # a job cut off mid-write
             shutil.rmtree(leftover)
         self.jobs_dir().mkdir(exist_ok=True)
+        for attempt in self.info["attempts"]:
+            attempt.setdefault("status", "died")  # ended without a word: killed, or a crash
         self.info["jobs"] = [spec.to_dict() for spec in jobs]
         self.info["attempts"].append({key: environment[key] for key in (
             "command", "host", "git_revision", "versions")} | {"pid": os.getpid(),
@@ -251,17 +260,31 @@ def run_state(directory, info=None):
     (its process stopped without saying so: a crash, or ``kill -9``)."""
     try:
         info = info or read_info(directory)
-    except DataError:
-        return "not readable"
+    except DataError as exc:
+        return f"not readable: {exc}"
     finished = job_folders(directory)
     done = f"{len(finished)} of {len(info['jobs'])} jobs finished"
     if info["status"] != "running":
         return f"{info['status']}, {done}"
-    if is_locked(directory):
+    if is_alive(directory, info):
         return f"running as process {info.get('pid')} on {info.get('host')}, last heartbeat " \
                f"at {info.get('heartbeat')}, {done}"
-    return f"dead: its process {info.get('pid')} stopped after the heartbeat at " \
-           f"{info.get('heartbeat')}, {done}"
+    return f"dead: its process {info.get('pid')} on {info.get('host')} stopped after the " \
+           f"heartbeat at {info.get('heartbeat')}, {done}"
+
+
+def is_alive(directory, info):
+    """Whether the process recorded as writing the run still does: on this host its lock says
+    so; a run written from another host (a shared folder) is alive while its heartbeat is
+    fresh."""
+    if info.get("host") == socket.gethostname():
+        return is_locked(directory)
+    try:
+        beat = datetime.datetime.fromisoformat(info["heartbeat"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    age = datetime.datetime.now(datetime.timezone.utc) - beat
+    return age.total_seconds() < STALE_HEARTBEATS * HEARTBEAT_S
 
 
 def is_locked(directory):
@@ -342,8 +365,8 @@ class Run:
     @property
     def state(self):
         """``complete``, ``interrupted``, ``running`` (with its process and heartbeat) or
-        ``dead``, with how many jobs are finished."""
-        return run_state(self.directory, self.info)
+        ``dead``, with how many jobs are finished: read now, not when the run was loaded."""
+        return run_state(self.directory)
 
     def probabilities(self, job_id, condition="test"):
         """Class probabilities of every image of ``condition``: an N x classes array, columns
