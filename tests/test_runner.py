@@ -81,14 +81,22 @@ def test_load_run_tables_equal_the_csv_files(tmp_path):
         run.probabilities(run.job_ids[0], "rot180")
 
 
-@pytest.mark.parametrize("path, message", [
-    ("missing", "is not a folder holding an mnistbench run"),
-    ("empty", r"holds no mnistbench run \(no run.json\)"),
+@pytest.mark.parametrize("path, run_json, message", [
+    ("missing", None, "is not a folder holding an mnistbench run"),
+    ("empty", None, r"holds no mnistbench run \(no run.json\)"),
+    ("garbage", "{", "run.json is not valid JSON"),
+    ("legacy", '{"jobs": [{"job": 1}], "status": "complete"}', "from before job folders"),
 ])
-def test_load_run_of_a_non_run_is_a_data_error(tmp_path, path, message):
-    (tmp_path / "empty").mkdir()
+def test_load_run_of_a_non_run_is_a_data_error(tmp_path, path, run_json, message):
+    if path != "missing":
+        (tmp_path / path).mkdir()
+    if run_json is not None:
+        (tmp_path / path / "run.json").write_text(run_json)
     with pytest.raises(DataError, match=message):
         load_run(tmp_path / path)
+    if path != "missing":
+        with pytest.raises(DataError, match=message):
+            resume_benchmark(tmp_path / path)
 
 
 def test_repeats_and_grid_make_one_job_each(tmp_path):
@@ -211,20 +219,25 @@ def test_save_models_keeps_loadable_models_and_a_failed_save_keeps_results(tmp_p
     assert failed.loc[0, "error"].startswith("model not saved:")
 
 
-@pytest.mark.parametrize("seconds_ago, refused", [(5, True), (600, False)])
-def test_a_run_from_another_host_is_alive_while_its_heartbeat_is_fresh(tmp_path, seconds_ago,
-                                                                       refused):
+@pytest.mark.parametrize("host, seconds_ago, refused", [
+    ("elsewhere", 5, True),  # another host's run with a fresh heartbeat: alive
+    ("elsewhere", 600, False),
+    ("here", 5, False),  # on this host the lock decides: nobody holds it, so it is dead
+])
+def test_dead_and_live_runs_are_told_apart(tmp_path, host, seconds_ago, refused):
     import datetime
+    import socket
 
     run_benchmark(["tree"], dataset="digits", out=tmp_path)
     info = json.loads((tmp_path / "run.json").read_text())
     beat = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=seconds_ago)
-    info.update(status="running", host="elsewhere", pid=1, heartbeat=beat.isoformat())
+    host = socket.gethostname() if host == "here" else host
+    info.update(status="running", host=host, pid=1, heartbeat=beat.isoformat())
     (tmp_path / "run.json").write_text(json.dumps(info))
     if refused:
-        assert load_run(tmp_path).state.startswith("running as process 1 on elsewhere")
+        assert load_run(tmp_path).state.startswith(f"running as process 1 on {host}")
         with pytest.raises(ParameterError, match="being written by another mnistbench process"):
             resume_benchmark(tmp_path)
     else:
-        assert load_run(tmp_path).state.startswith("dead: its process 1 on elsewhere stopped")
+        assert load_run(tmp_path).state.startswith(f"dead: its process 1 on {host} stopped")
         assert resume_benchmark(tmp_path)["status"].tolist() == ["ok"]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sklearn.utils.validation import check_is_fitted
 
+from mnistbench.datasets.readers import read_json
 from mnistbench.errors import DataError
 
 MANIFEST = "mnistbench-model.json"
@@ -106,10 +107,7 @@ def read_manifest(directory):
         raise DataError(f"no saved model at {directory}: it does not exist")
     if not path.is_file():
         raise DataError(f"{directory} is not a saved mnistbench model (no {MANIFEST} in it)")
-    try:
-        manifest = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path} is not valid JSON ({exc})") from exc
+    manifest = read_json(path)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT \
             or not all(isinstance(manifest.get(key), kind) for key, kind in FIELDS.items()) \
             or not all(isinstance(name, str) and name not in ("", ".", "..")

@@ -6,6 +6,7 @@ file; no numpy or zlib traceback reaches the user.
 
 import gzip
 import hashlib
+import json
 import zipfile
 import zlib
 from pathlib import Path
@@ -44,6 +45,14 @@ def read_bytes(path):
         return gzip.decompress(data)
     except (EOFError, OSError, zlib.error) as exc:
         raise DataError(f"data file {path} is a damaged or truncated gzip file ({exc})") from None
+
+
+def read_json(path):
+    """The JSON value in the file ``path``; DataError if the file is not JSON text."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path} is not valid JSON ({exc})") from exc
 
 
 def md5_hex(data):

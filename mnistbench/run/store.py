@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mnistbench.datasets.readers import read_json
 from mnistbench.errors import DataError, ParameterError
 from mnistbench.run.environment import utc_now
 
@@ -113,8 +114,9 @@ class RunStore:
         """Open the run in ``directory`` to resume or extend it."""
         store = cls(directory)
         info = read_info(store.directory)  # a readable run before taking its lock
-        store._acquire()
-        if info["status"] == "running" and is_alive(store.directory, info):
+        store._acquire()  # on this host, the lock alone tells whether the run is being written
+        if info["status"] == "running" and info.get("host") != socket.gethostname() \
+                and heartbeat_is_fresh(info):
             store.release()  # another host's process, which the lock cannot see
             raise ParameterError(f"{store.directory} is being written by another mnistbench "
                                  f"process ({run_state(store.directory, info)}); wait for it "
@@ -239,10 +241,7 @@ def read_info(directory):
         raise DataError(f"{directory} is not a folder holding an mnistbench run")
     if not path.is_file():
         raise DataError(f"{directory} holds no mnistbench run (no {RUN_FILE})")
-    try:
-        info = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path} is not valid JSON ({exc})") from exc
+    info = read_json(path)
     if not isinstance(info, dict) or "jobs" not in info:
         raise DataError(f"{path} is not an mnistbench run record")
     if info.get("format") != FORMAT:
@@ -279,6 +278,11 @@ def is_alive(directory, info):
     fresh."""
     if info.get("host") == socket.gethostname():
         return is_locked(directory)
+    return heartbeat_is_fresh(info)
+
+
+def heartbeat_is_fresh(info):
+    """Whether the run's last heartbeat is recent enough for its process to be alive."""
     try:
         beat = datetime.datetime.fromisoformat(info["heartbeat"])
     except (KeyError, TypeError, ValueError):
