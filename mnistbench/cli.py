@@ -16,12 +16,20 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+SUBCOMMANDS = ("run", "report", "compare", "list")
+
+
 def build_parser():
+    """The ``run`` sub-command's parser, which is also the top level's."""
     parser = OneLineParser(
-        prog="mnistbench",
-        description="Benchmark handwritten-digit classifiers side by side: accuracy, macro "
-                    "precision/recall/F1, confusion, fit and predict time, latency, and every "
-                    "test image's class probabilities.")
+        prog="mnistbench [run]",
+        description="Benchmark handwritten-digit classifiers side by side: accuracy with its "
+                    "interval, macro precision/recall/F1, confusion, fit and predict time, "
+                    "latency, and every test image's class probabilities; then write the run's "
+                    "report.",
+        epilog="Other sub-commands: 'mnistbench report RUN_DIR' (re)writes a run's report, "
+               "'mnistbench compare RUN_A RUN_B' compares two runs, 'mnistbench list' lists the "
+               "algorithms; each has its own --help.")
     parser.add_argument("--algos", help="comma-separated algorithm names, or 'all' (default: "
                                         "knn,tree)")
     parser.add_argument("--dataset", help="one of mnist, fashion, digits (default: mnist)")
@@ -44,9 +52,39 @@ def build_parser():
                              "--repeats, --set or --grid given with it add jobs to the run")
     parser.add_argument("--save-models", metavar="DIR",
                         help="keep each trained model in DIR/<job id>")
+    parser.add_argument("--no-report", action="store_true",
+                        help="skip the report (report.html, report.md, figures/, pairs.csv)")
     parser.add_argument("--list", action="store_true",
-                        help="list the algorithms with their parameters and defaults, and exit")
+                        help="list the algorithms with their parameters and defaults, and exit "
+                             "(the same as 'mnistbench list')")
     return parser
+
+
+def build_report_parser():
+    parser = OneLineParser(prog="mnistbench report",
+                           description="Write a run's report from its folder: report.html (one "
+                                       "self-contained page), report.md with figures/*.png, and "
+                                       "pairs.csv with the McNemar tests.")
+    parser.add_argument("run_dir", metavar="RUN_DIR")
+    return parser
+
+
+def build_compare_parser():
+    parser = OneLineParser(prog="mnistbench compare",
+                           description="What changed from run A to run B, configuration by "
+                                       "configuration: accuracy with intervals, fit and latency "
+                                       "ratios, McNemar's test where both scored the same "
+                                       "images.")
+    parser.add_argument("run_a", metavar="RUN_A")
+    parser.add_argument("run_b", metavar="RUN_B")
+    parser.add_argument("--fail-if-worse", action="store_true",
+                        help="exit 1 if a configuration is significantly less accurate in B")
+    return parser
+
+
+def build_list_parser():
+    return OneLineParser(prog="mnistbench list", description="List the algorithms with their "
+                                                             "parameters, defaults and presets.")
 
 
 def parse_assignment(text, option="--set"):
@@ -93,21 +131,47 @@ def parse_value(text):
 
 def main(argv=None):
     """Run the command line; return the exit code."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv.pop(0) if argv and argv[0] in SUBCOMMANDS else "run"
+    parser, handler = {"run": (build_parser, run), "report": (build_report_parser, report),
+                       "compare": (build_compare_parser, compare),
+                       "list": (build_list_parser, list_algorithms)}[command]
+    args = parser().parse_args(argv)
     try:
-        return run(args)
+        return handler(args)
     except MnistbenchError as exc:
         print(f"mnistbench: error: {exc}", file=sys.stderr)
         return 2
 
 
+def list_algorithms(args=None):
+    from mnistbench.classifiers import registry
+    from mnistbench.report.console import algorithm_list
+
+    print(algorithm_list({name: registry.get_class(name) for name in registry.ALGORITHMS}))
+    return 0
+
+
+def report(args):
+    from mnistbench.report.page import write_report
+
+    print(write_report(args.run_dir))
+    return 0
+
+
+def compare(args):
+    from mnistbench.report.compare import compare_runs
+
+    table, worse = compare_runs(args.run_a, args.run_b)
+    print(table)
+    if worse:
+        print(f"significantly worse in {args.run_b}: {', '.join(worse)}", file=sys.stderr)
+    return 1 if worse and args.fail_if_worse else 0
+
+
 def run(args):
     if args.list:
-        from mnistbench.classifiers import registry
-        from mnistbench.report.console import algorithm_list
-
-        print(algorithm_list({name: registry.get_class(name) for name in registry.ALGORITHMS}))
-        return 0
+        return list_algorithms()
     params, grid = {}, {}
     for text in args.assignments:
         algorithm, param, values = parse_assignment(text)
@@ -147,5 +211,9 @@ def run(args):
         return 130
     print(summary_table(summary))
     print(f"\nresults written to {out}", file=sys.stderr)
+    if not args.no_report:
+        from mnistbench.report.page import write_report
+
+        print(f"report: {write_report(out)}", file=sys.stderr)
     # a failed job, or a model that could not be saved: results are written, but say so
     return 1 if ((summary["status"] != "ok") | summary["error"].notna()).any() else 0

@@ -47,7 +47,7 @@ def test_corrupt_data_dir_is_one_line_and_exit_2(tmp_path):
 def test_run_on_digits_prints_table_and_writes_files(tmp_path):
     out = tmp_path / "run"
     result = mnistbench("--algos", "knn,tree", "--dataset", "digits", "--set", "knn.k=1,3,5",
-                        "--seed", "7", "--out", str(out))
+                        "--seed", "7", "--no-report", "--out", str(out))
     assert result.returncode == 0, result.stderr
     header, rule, knn_row, tree_row = result.stdout.strip().splitlines()
     assert header.split("|")[1].strip() == "algorithm" and "accuracy" in header
@@ -108,17 +108,21 @@ def test_bad_run_folders_are_one_line_and_exit_2(args, message, tmp_path):
 
 def test_resume_extends_a_run_and_prints_the_whole_table(tmp_path):
     out = tmp_path / "run"
-    first = mnistbench("--algos", "tree", "--dataset", "digits", "--out", str(out))
+    first = mnistbench("--algos", "tree", "--dataset", "digits", "--no-report", "--out", str(out))
     assert first.returncode == 0, first.stderr
     again = mnistbench("--algos", "tree", "--dataset", "digits", "--out", str(out))
     assert again.returncode == 2 and f"finish or extend it with --resume {out}" in again.stderr
-    result = mnistbench("--resume", str(out), "--algos", "knn", "--repeats", "2")
+    result = mnistbench("--resume", str(out), "--algos", "knn", "--repeats", "2", "--no-report")
     assert result.returncode == 0, result.stderr
     assert "1 of 4 jobs already finished" in result.stderr
-    rows = result.stdout.strip().splitlines()[2:]
-    assert [row.split("|")[1].strip() for row in rows] == ["tree", "tree", "knn", "knn"]
-    assert [row.split("|")[2].strip() for row in rows] == ["0", "1", "0", "1"]
+    # one row per configuration over its two seeds, sorted by accuracy
+    header, _, *rows = result.stdout.strip().splitlines()
+    assert [cell.strip() for cell in header.split("|")[1:3]] == ["configuration", "seeds"]
+    assert [row.split("|")[1].strip() for row in rows] == ["knn", "tree"]
+    assert [row.split("|")[2].strip() for row in rows] == ["2", "2"]
+    assert " ± " in rows[1].split("|")[3]  # the tree's accuracy differs between its seeds
+    assert len(pd.read_csv(out / "summary.csv")) == 4
     info = json.loads((out / "run.json").read_text())
     assert info["request"]["repeats"] == 2 and len(info["attempts"]) == 2
     assert info["attempts"][1]["command"][3:] == ["--resume", str(out), "--algos", "knn",
-                                                  "--repeats", "2"]
+                                                  "--repeats", "2", "--no-report"]

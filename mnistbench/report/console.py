@@ -4,39 +4,66 @@ import json
 
 from tabulate import tabulate
 
+from mnistbench.analysis.statistics import aggregate, with_intervals
 from mnistbench.run.spec import decode_value
 
-METRICS = ["accuracy", "precision", "recall", "F1", "fit s", "predict s", "p50 ms", "p99 ms"]
+METRICS = ["accuracy", "95% interval", "precision", "recall", "F1", "fit s", "predict s",
+           "p50 ms", "p99 ms"]
+SEEDED = ["seeds", "accuracy", "macro F1", "fit s", "p50 ms"]
 
 
 def summary_table(summary, tablefmt="github"):
-    """One row per job: accuracy and macro P/R/F1 in percent, timings, latency; errors inline.
-
-    A ``seed`` column appears when the jobs have several seeds, a ``params`` column (the
-    ``--set``/``--grid`` values) when any job has some.
-    """
+    """The run's table. One row per job (accuracy with its 95% Wilson interval, macro P/R/F1,
+    timings, latency; errors inline), with a ``params`` column when jobs were given some; when a
+    configuration ran with several seeds, one row per configuration instead, each number the
+    mean ± the half-width of its 95% interval over seeds."""
+    if summary["seed"].nunique() > 1:
+        return seeded_table(summary, tablefmt)
+    summary = with_intervals(summary)
     records = summary.to_dict("records")
     given = [{name: decode_value(text) for name, text in json.loads(record["params"]).items()}
              for record in records]
-    with_seed = summary["seed"].nunique() > 1
     with_params = any(given)
-    headers = ["algorithm"] + ["seed"] * with_seed + ["params"] * with_params + ["chosen"]
+    headers = ["algorithm"] + ["params"] * with_params + ["chosen"]
     rows = []
     for record, params in zip(records, given):
-        row = [record["algorithm"]] + [str(record["seed"])] * with_seed + [
-            format_params(params)] * with_params
+        row = [record["algorithm"]] + [format_params(params)] * with_params
         if record["status"] != "ok":
             rows.append(row + [f"error: {record['error']}"] + [""] * len(METRICS))
             continue
         rows.append(row + [
-            format_params(json.loads(record["chosen"])),
+            format_params(json.loads(record["chosen"])), f"{100 * record['accuracy']:.2f}",
+            f"{100 * record['accuracy_low']:.2f}–{100 * record['accuracy_high']:.2f}",
             *(f"{100 * record[key]:.2f}" for key in
-              ("accuracy", "precision_macro", "recall_macro", "f1_macro")),
+              ("precision_macro", "recall_macro", "f1_macro")),
             f"{record['fit_s']:.2f}", f"{record['predict_s']:.2f}",
             f"{record['latency_p50_ms']:.3f}", f"{record['latency_p99_ms']:.3f}",
         ])
     return tabulate(rows, headers=headers + METRICS, tablefmt=tablefmt, disable_numparse=True,
                     colalign=("left",) * len(headers) + ("right",) * len(METRICS))
+
+
+def seeded_table(summary, tablefmt):
+    """One row per configuration, sorted by accuracy: mean ± 95% half-width over seeds."""
+    rows = []
+    for row in aggregate(summary).to_dict("records"):
+        seeds = f"{row['seeds']}" + (f" ({row['failed']} failed)" if row["failed"] else "")
+        if row["failed"] == row["seeds"]:
+            rows.append([row["configuration"], seeds, f"error: {row['error']}", "", "", ""])
+            continue
+        rows.append([row["configuration"], seeds] + [
+            plus_minus(row, column, scale, digits) for column, scale, digits in (
+                ("accuracy", 100, 2), ("f1_macro", 100, 2), ("fit_s", 1, 2),
+                ("latency_p50_ms", 1, 3))])
+    return tabulate(rows, headers=["configuration"] + SEEDED, tablefmt=tablefmt,
+                    disable_numparse=True, colalign=("left",) * 2 + ("right",) * 4)
+
+
+def plus_minus(row, column, scale, digits):
+    """``mean ± half-width`` (the mean alone for a single seed)."""
+    text = f"{scale * row[column]:.{digits}f}"
+    half = row[f"{column}_half"]
+    return text if half != half else f"{text} ± {scale * half:.{digits}f}"
 
 
 def format_params(params):

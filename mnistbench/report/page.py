@@ -1,0 +1,284 @@
+"""A run's report, built from its folder alone: ``report.html`` (one self-contained file, images
+embedded), ``report.md`` with the same content and ``figures/*.png`` beside it, and the
+significance tables ``pairs.csv`` and ``pairs_by_seed.csv``.
+
+The test images themselves are not part of a run: the image plots load the run's dataset by
+name and use it only if its checksum is the one the run recorded.
+"""
+
+import base64
+import html
+import re
+from pathlib import Path
+
+import numpy as np
+from tabulate import tabulate
+
+from mnistbench.analysis.statistics import (ALPHA, aggregate, pairwise_mcnemar,
+                                            with_intervals)
+from mnistbench.datasets import load_dataset
+from mnistbench.errors import MnistbenchError
+from mnistbench.report import plots
+from mnistbench.run.store import load_run, write_atomic
+
+FIGURES = "figures"
+HARD_EXAMPLES = 4
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;
+color:#222}table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{padding:3px 9px;
+border-bottom:1px solid #ddd;text-align:left}td.number{text-align:right}
+img{max-width:100%;display:block;margin:1em 0}.note{color:#555;font-size:14px}
+.failed{color:#c62828}"""
+
+
+class Report:
+    """Sections in order, rendered as Markdown and as HTML at once."""
+
+    def __init__(self, directory):
+        self.directory = Path(directory)
+        self.markdown, self.html = [], []
+        (self.directory / FIGURES).mkdir(exist_ok=True)
+
+    def heading(self, text, level=2):
+        self.markdown.append(f"{'#' * level} {text}\n")
+        self.html.append(f"<h{level}>{html.escape(text)}</h{level}>")
+
+    def text(self, text, note=False):
+        self.markdown.append(f"{text}\n")
+        css = ' class="note"' if note else ""
+        self.html.append(f"<p{css}>{html.escape(text)}</p>")
+
+    def table(self, headers, rows):
+        self.markdown.append(tabulate(rows, headers=headers, tablefmt="github",
+                                      disable_numparse=True) + "\n")
+        head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+        body = "".join("<tr>" + "".join(
+            f"<td class={cell_class(str(cell))}>{html.escape(str(cell))}</td>" for cell in row)
+            + "</tr>" for row in rows)
+        self.html.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+    def figure(self, figure, name, alt):
+        png = plots.save(figure, self.directory / FIGURES / f"{name}.png")
+        self.markdown.append(f"![{alt}]({FIGURES}/{name}.png)\n")
+        encoded = base64.b64encode(png).decode()
+        self.html.append(f'<img src="data:image/png;base64,{encoded}" alt="{html.escape(alt)}">')
+
+    def write(self, title):
+        write_atomic(self.directory / "report.md", "\n".join(self.markdown))
+        page = (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>"
+                f"{html.escape(title)}</title><style>{STYLE}</style></head><body>"
+                + "\n".join(self.html) + "</body></html>\n")
+        write_atomic(self.directory / "report.html", page)
+        return self.directory / "report.html"
+
+
+def cell_class(text):
+    """``failed``, ``number`` (right-aligned) or ``text``."""
+    if text.startswith("failed"):
+        return "failed"
+    return "number" if re.fullmatch(r"[-+]?[\d.]+(e[-+]?\d+)?( ± [\d.]+|–[\d.]+|x)?", text) \
+        else "text"
+
+
+def write_report(run_dir):
+    """Write the report of the run in ``run_dir``; return the path of ``report.html``."""
+    run = load_run(run_dir)
+    summary = with_intervals(run.summary)
+    table = aggregate(run.summary)
+    pairs, by_seed = pairwise_mcnemar(run.summary, run.predictions)
+    write_atomic(run.directory / "pairs.csv", pairs.to_csv(index=False))
+    write_atomic(run.directory / "pairs_by_seed.csv", by_seed.to_csv(index=False))
+    data, missing = run_dataset(run)
+    class_names = data.class_names if data else [str(c) for c in range(10)]
+    picked = representatives(summary)
+    title = f"mnistbench run: {run.info['dataset']}, {run.directory.name}"
+    report = Report(run.directory)
+    report.heading(title, 1)
+    report.text(f"{run.state}. Dataset {run.info['dataset']} (checksum "
+                f"{run.info['dataset_checksum']}); command: {' '.join(run.info['command'])}; "
+                f"{run.info['cpu']} ({run.info['cpu_count']} cores), git "
+                f"{run.info['git_revision']}; started {run.info['attempts'][0]['started_at']}.")
+    summary_section(report, table)
+    pairs_section(report, pairs)
+    if data is None:
+        report.text(f"Sample images, mistakes and hard examples are left out: {missing}.",
+                    note=True)
+    else:
+        report.heading("Sample images")
+        report.figure(plots.sample_grid(data.X_test, data.y_test, class_names), "samples",
+                      "a grid of sample test images, one row per class")
+    ok = table[table["accuracy"].notna()]
+    if len(ok):
+        report.heading("Accuracy against speed")
+        report.figure(plots.trade_offs(ok), "trade-offs",
+                      "accuracy against latency and fit time")
+        per_class = run.per_class[run.per_class["condition"] == "test"].merge(
+            summary[["job_id", "configuration"]], on="job_id")
+        report.heading("Per-class F1")
+        report.figure(plots.per_class_f1(
+            per_class.groupby(["configuration", "label"], sort=False, as_index=False)["f1"].mean(),
+            class_names), "per-class-f1", "per-class F1 of every configuration")
+    confusion_section(report, run, picked, class_names)
+    if data is not None:
+        mistakes_section(report, run, picked, data, class_names)
+        hard_section(report, run, picked, data, class_names)
+    sweep_section(report, run, picked)
+    training_section(report, run, summary)
+    jobs_section(report, summary)
+    return report.write(title)
+
+
+def run_dataset(run):
+    """The run's dataset, if it can be loaded with the recorded checksum: ``(data, None)`` or
+    ``(None, reason)``."""
+    try:
+        data = load_dataset(run.info["dataset"], run.info["request"].get("data_dir"))
+    except MnistbenchError as exc:
+        return None, str(exc)
+    if data.checksum != run.info["dataset_checksum"]:
+        return None, (f"the {run.info['dataset']} data found ({data.checksum}) is not the data "
+                      f"the run used ({run.info['dataset_checksum']})")
+    return data, None
+
+
+def representatives(summary):
+    """``{configuration: job_id}``: the finished job with the lowest seed of each, for the
+    plots that show one job."""
+    ok = summary[summary["status"] == "ok"].sort_values("seed", kind="stable")
+    return dict(zip(*ok.drop_duplicates("configuration")[["configuration", "job_id"]].T.values))
+
+
+def slug(text):
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
+
+
+def summary_section(report, table):
+    report.heading("Summary")
+    several = (table["seeds"] > 1).any()
+    rows = []
+    for row in table.to_dict("records"):
+        if row["failed"] == row["seeds"]:
+            rows.append([row["configuration"], row["seeds"], f"failed: {row['error']}"]
+                        + [""] * 4)
+            continue
+        accuracy = f"{100 * row['accuracy']:.2f}"
+        if row["seeds"] > 1:
+            accuracy += f" ± {100 * row['accuracy_half']:.2f}"
+        rows.append([
+            row["configuration"], f"{row['seeds']}" + (f" ({row['failed']} failed)"
+                                                       if row["failed"] else ""),
+            accuracy, f"{100 * row['accuracy_low']:.2f}–{100 * row['accuracy_high']:.2f}",
+            f"{100 * row['f1_macro']:.2f}", with_half(row, "fit_s", 2),
+            with_half(row, "latency_p50_ms", 3)])
+    report.table(["configuration", "seeds", "accuracy %", "95% interval (test set)",
+                  "macro F1 %", "fit s", "p50 ms"], rows)
+    report.text("Sorted by accuracy. The 95% interval (test set) is the Wilson score interval of "
+                "the accuracy on this many test images"
+                + ("; with several seeds, accuracy, fit time and latency are the mean ± the "
+                   "half-width of the 95% Student-t interval over seeds." if several else "."),
+                note=True)
+
+
+def with_half(row, column, digits):
+    text = f"{row[column]:.{digits}f}"
+    return text + (f" ± {row[f'{column}_half']:.{digits}f}" if row["seeds"] > 1 else "")
+
+
+def pairs_section(report, pairs):
+    report.heading("Significance")
+    if pairs.empty:
+        report.text("Fewer than two configurations finished: nothing to compare.", note=True)
+        return
+    rows = [[p["a"], p["b"], p["seeds"], p["a_only"], p["b_only"], f"{p['p_value']:.3g}",
+             f"{p['p_adjusted']:.3g}", p["better"] or "—", "yes" if p["significant"] else "no"]
+            for p in pairs.to_dict("records")]
+    report.table(["a", "b", "seeds", "only a right", "only b right", "p", "p (Holm)", "better",
+                  f"significant at {ALPHA}"], rows)
+    report.text("Exact McNemar test on the test images exactly one of the two got right, "
+                "p-values adjusted for the number of pairs by Holm's method. With several seeds, "
+                "each seed is tested on its own and a pair is significant only if it is for "
+                "every seed, in the same direction (the largest p-values are shown; pairs.csv "
+                "and pairs_by_seed.csv hold them all).", note=True)
+
+
+def confusion_section(report, run, picked, class_names):
+    if not picked:
+        return
+    report.heading("Confusion matrices")
+    confusion = run.confusion[run.confusion["condition"] == "test"]
+    n = len(class_names)
+    for label, job_id in picked.items():
+        rows = confusion[confusion["job_id"] == job_id]
+        matrix = np.zeros((n, n), int)
+        matrix[rows["true"], rows["predicted"]] = rows["count"]
+        report.figure(plots.confusion_heatmap(matrix, class_names, f"{label} ({job_id})"),
+                      f"confusion-{slug(label)}", f"confusion matrix of {label}")
+
+
+def mistakes_section(report, run, picked, data, class_names):
+    if not picked:
+        return
+    report.heading("Most confident mistakes")
+    predictions = run.predictions[run.predictions["condition"] == "test"]
+    for label, job_id in picked.items():
+        rows = predictions[predictions["job_id"] == job_id]
+        report.figure(plots.confident_mistakes(data.X_test, rows, class_names,
+                                               f"{label}: true → predicted (confidence)"),
+                      f"mistakes-{slug(label)}", f"most confident mistakes of {label}")
+
+
+def hard_section(report, run, picked, data, class_names):
+    if not picked:
+        return
+    probabilities = {label: run.probabilities(job_id) for label, job_id in picked.items()}
+    true = data.y_test
+    truth = np.array([proba[np.arange(len(true)), true] for proba in probabilities.values()])
+    right = np.array([proba.argmax(axis=1) == true for proba in probabilities.values()])
+    # images on which the configurations disagree tell them apart; those every one gets wrong
+    # (often badly written or mislabelled) come after
+    disputed = right.any(axis=0) & ~right.all(axis=0)
+    hardest = np.lexsort((truth.mean(axis=0), ~disputed))[:HARD_EXAMPLES]
+    report.heading("Hard examples")
+    report.figure(plots.hard_examples(data.X_test, hardest, true, probabilities, class_names),
+                  "hard-examples", "class probabilities of every configuration on hard images")
+    report.text(f"The {HARD_EXAMPLES} test images with the lowest probability of their true "
+                "class, averaged over the configurations, among those some configurations get "
+                "right and others wrong.", note=True)
+
+
+def sweep_section(report, run, picked):
+    jobs = [(label, job_id) for label, job_id in picked.items()
+            if not run.sweep.empty and job_id in set(run.sweep["job_id"])]
+    if not jobs:
+        return
+    report.heading("KNN: choosing k")
+    sweeps = {label: tuple(run.sweep[run.sweep["job_id"] == job_id][["k", "val_accuracy"]].T
+                           .values) for label, job_id in jobs}
+    report.figure(plots.k_sweep(sweeps), "k-sweep", "holdout accuracy against k")
+
+
+def training_section(report, run, summary):
+    if run.history.empty:
+        return
+    configurations = dict(zip(summary["job_id"], summary["configuration"]))
+    histories = {}
+    for job_id, history in run.history.groupby("job_id", sort=False):
+        histories.setdefault(configurations[job_id], []).append(history)
+    report.heading("Training curves")
+    report.figure(plots.training_curves(histories), "training",
+                  "loss and accuracy per epoch of the neural configurations")
+
+
+def jobs_section(report, summary):
+    report.heading("Jobs")
+    rows = []
+    for row in summary.to_dict("records"):
+        if row["status"] != "ok":
+            rows.append([row["job_id"], row["configuration"], row["seed"],
+                         f"failed: {row['error']}", "", "", ""])
+            continue
+        rows.append([row["job_id"], row["configuration"], row["seed"],
+                     f"{100 * row['accuracy']:.2f} ({100 * row['accuracy_low']:.2f}–"
+                     f"{100 * row['accuracy_high']:.2f})", f"{row['fit_s']:.2f}",
+                     f"{row['predict_s']:.2f}", f"{row['latency_p50_ms']:.3f}"])
+    report.table(["job", "configuration", "seed", "accuracy % (95% interval)", "fit s",
+                  "predict s", "p50 ms"], rows)

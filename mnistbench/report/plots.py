@@ -1,0 +1,244 @@
+"""The report's plots, drawn with matplotlib's object API (no pyplot state, no display needed).
+
+Each function returns a :class:`matplotlib.figure.Figure`; :func:`save` writes it as PNG.
+"""
+
+import io
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+MISTAKE = "#c62828"
+RIGHT = "#2e7d32"
+
+
+def save(figure, path=None):
+    """Write ``figure`` as PNG to ``path``; return the PNG bytes."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    data = buffer.getvalue()
+    if path is not None:
+        path.write_bytes(data)
+    return data
+
+
+def show_image(axes, image, title=None, color="black"):
+    axes.imshow(image, cmap="gray_r", vmin=0, vmax=255)
+    axes.set_xticks([])
+    axes.set_yticks([])
+    if title:
+        axes.set_title(title, fontsize=8, color=color)
+
+
+def sample_grid(images, labels, class_names, per_class=10):
+    """The first ``per_class`` images of each class, a row per class."""
+    classes = range(len(class_names))
+    figure = Figure(figsize=(per_class * 0.7, len(class_names) * 0.75), layout="constrained")
+    axes = figure.subplots(len(class_names), per_class, squeeze=False)
+    for row in classes:
+        indices = np.flatnonzero(labels == row)[:per_class]
+        for column in range(per_class):
+            if column < len(indices):
+                show_image(axes[row, column], images[indices[column]])
+            else:
+                axes[row, column].axis("off")
+        axes[row, 0].set_ylabel(class_names[row], rotation=0, ha="right", va="center")
+    figure.suptitle("Sample test images")
+    return figure
+
+
+def confusion_heatmap(matrix, class_names, title):
+    """Counts, with the diagonal in grey and the mistakes in red, darker for more."""
+    n = len(class_names)
+    figure = Figure(figsize=(5.2, 4.6), layout="constrained")
+    axes = figure.subplots()
+    mistakes = np.where(np.eye(n, dtype=bool), np.nan, matrix.astype(float))
+    axes.imshow(np.where(np.eye(n, dtype=bool), 1.0, np.nan), cmap="Greys", vmin=0, vmax=4)
+    peak = np.nanmax(mistakes) if np.nanmax(mistakes) > 0 else 1
+    axes.imshow(mistakes, cmap="Reds", vmin=0, vmax=peak)
+    for true in range(n):
+        for predicted in range(n):
+            count = int(matrix[true, predicted])
+            if count:
+                dark = true != predicted and count > peak * 0.6
+                axes.text(predicted, true, str(count), ha="center", va="center", fontsize=7,
+                          color="white" if dark else "black")
+    axes.set_xticks(range(n), class_names, fontsize=7, rotation=90 if n > 10 or len(
+        max(class_names, key=len)) > 2 else 0)
+    axes.set_yticks(range(n), class_names, fontsize=7)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title, fontsize=10)
+    return figure
+
+
+def confident_mistakes(images, rows, class_names, title, count=10):
+    """The misclassified images predicted with the highest confidence: true → predicted."""
+    rows = rows[rows["true"] != rows["predicted"]].nlargest(count, "confidence")
+    columns = 5
+    lines = max(1, -(-len(rows) // columns))
+    figure = Figure(figsize=(columns * 1.4, lines * 1.6), layout="constrained")
+    axes = figure.subplots(lines, columns, squeeze=False).ravel()
+    for axis, row in zip(axes, rows.to_dict("records")):
+        show_image(axis, images[row["index"]], f"{class_names[row['true']]} → "
+                   f"{class_names[row['predicted']]} ({row['confidence']:.0%})", MISTAKE)
+    for axis in axes[len(rows):]:
+        axis.axis("off")
+    figure.suptitle(title, fontsize=10)
+    return figure
+
+
+def k_sweep(sweeps):
+    """Holdout accuracy against k, one line per job: ``sweeps`` maps a label to (k, accuracy)."""
+    figure = Figure(figsize=(5, 3.2), layout="constrained")
+    axes = figure.subplots()
+    for label, (k, accuracy) in sweeps.items():
+        axes.plot(k, np.asarray(accuracy) * 100, marker="o", label=label)
+    axes.set_xlabel("k (neighbours)")
+    axes.set_ylabel("holdout accuracy %")
+    axes.set_title("KNN: holdout accuracy against k", fontsize=10)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7)
+    return figure
+
+
+def training_curves(histories):
+    """Per configuration: loss and accuracy per epoch on the training data and the holdout
+    (each seed a line), and test accuracy against seconds where it was recorded.
+
+    ``histories`` maps a configuration to a list of per-seed history DataFrames."""
+    with_test = any("monitor_accuracy" in h and h["monitor_accuracy"].notna().any()
+                    for runs in histories.values() for h in runs)
+    columns = 3 if with_test else 2
+    figure = Figure(figsize=(4 * columns, 2.8 * len(histories)), layout="constrained")
+    axes = figure.subplots(len(histories), columns, squeeze=False)
+    for row, (label, runs) in enumerate(histories.items()):
+        loss, accuracy = axes[row, 0], axes[row, 1]
+        for seed, history in enumerate(runs):
+            legend = seed == 0
+            loss.plot(history["epoch"], history["loss"], color="C0", alpha=0.8,
+                      label="training" if legend else None)
+            loss.plot(history["epoch"], history["val_loss"], color="C1", alpha=0.8,
+                      label="holdout" if legend else None)
+            accuracy.plot(history["epoch"], history["accuracy"] * 100, color="C0", alpha=0.8,
+                          label="training" if legend else None)
+            accuracy.plot(history["epoch"], history["val_accuracy"] * 100, color="C1",
+                          alpha=0.8, label="holdout" if legend else None)
+            if with_test and "monitor_accuracy" in history:
+                axes[row, 2].plot(history["seconds"], history["monitor_accuracy"] * 100,
+                                  color="C2", marker=".")
+        loss.set_ylabel(f"{label}\nloss")
+        accuracy.set_ylabel("accuracy %")
+        for axis in axes[row]:
+            axis.grid(alpha=0.3)
+        loss.legend(fontsize=7)
+        if with_test:
+            axes[row, 2].set_ylabel("test accuracy %")
+    for axis in axes[:, :2].ravel():
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for axis in axes[-1, :2]:
+        axis.set_xlabel("epoch")
+    if with_test:
+        axes[-1, 2].set_xlabel("seconds of training")
+    figure.suptitle("Training curves (each line a seed)", fontsize=10)
+    return figure
+
+
+def pareto_front(times, accuracies):
+    """Indices of the points no other point beats on both lower time and higher accuracy,
+    ordered by time."""
+    order = np.argsort(times, kind="stable")
+    front, best = [], -np.inf
+    for index in order:
+        if accuracies[index] > best:
+            front.append(index)
+            best = accuracies[index]
+    return front
+
+
+def trade_offs(table):
+    """Accuracy against p50 single-image latency and against fit time (log scale), with 95%
+    bars, the Pareto front marked. ``table`` is :func:`~mnistbench.analysis.statistics.aggregate`
+    output (failed configurations left out)."""
+    table = table[table["accuracy"].notna()]
+    figure = Figure(figsize=(11, 4.2), layout="constrained")
+    for axis, column, name in zip(figure.subplots(1, 2), ("latency_p50_ms", "fit_s"),
+                                  ("single-image latency p50 (ms)", "fit time (s)")):
+        x, y = table[column].to_numpy(), table["accuracy"].to_numpy() * 100
+        seeds = table["seeds"].to_numpy() > 1
+        low = np.where(seeds, table["accuracy_half"] * 100, y - table["accuracy_low"] * 100)
+        high = np.where(seeds, table["accuracy_half"] * 100, table["accuracy_high"] * 100 - y)
+        axis.errorbar(x, y, yerr=[low, high], xerr=np.nan_to_num(table[f"{column}_half"]),
+                      fmt="o", capsize=3)
+        front = pareto_front(x, y)
+        axis.plot(x[front], y[front], "--", color="grey", label="Pareto front")
+        axis.scatter(x[front], y[front], s=120, facecolors="none", edgecolors="C3")
+        for label, xi, yi in zip(table["configuration"], x, y):
+            axis.annotate(label, (xi, yi), textcoords="offset points", xytext=(5, -10),
+                          fontsize=8)
+        axis.set_xscale("log")
+        axis.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axis.xaxis.set_minor_formatter(NullFormatter())
+        axis.set_xlabel(name)
+        axis.set_ylabel("test accuracy %")
+        axis.grid(alpha=0.3, which="both")
+        axis.legend(fontsize=8, loc="lower right")
+    figure.suptitle("Accuracy against speed (bars: 95% intervals)", fontsize=10)
+    return figure
+
+
+def per_class_f1(table, class_names):
+    """Per-class F1 of every configuration side by side; ``table`` has configuration, label,
+    f1 (mean over seeds)."""
+    labels = list(dict.fromkeys(table["configuration"]))
+    width = 0.8 / len(labels)
+    figure = Figure(figsize=(max(8, len(class_names) * 0.9), 3.8), layout="constrained")
+    axes = figure.subplots()
+    for index, label in enumerate(labels):
+        rows = table[table["configuration"] == label].sort_values("label")
+        axes.bar(rows["label"] + (index - (len(labels) - 1) / 2) * width, rows["f1"] * 100,
+                 width, label=label)
+    axes.set_xticks(range(len(class_names)), class_names, fontsize=8)
+    low = max(0, np.floor(table["f1"].min() * 100 / 5) * 5 - 5)
+    axes.set_ylim(low, 100)
+    axes.set_ylabel("F1 %")
+    axes.set_title("Per-class F1", fontsize=10)
+    axes.legend(fontsize=7, ncol=min(len(labels), 6), loc="upper center",
+                bbox_to_anchor=(0.5, -0.1))
+    axes.grid(alpha=0.3, axis="y")
+    return figure
+
+
+def hard_examples(images, indices, true, probabilities, class_names):
+    """For each test image in ``indices``: the image, and each configuration's class
+    probabilities as bars (the true class in green, a wrong answer in red).
+
+    ``probabilities`` maps a configuration to its N x classes array."""
+    labels = list(probabilities)
+    figure = Figure(figsize=(1.6 * (len(labels) + 1), 1.7 * len(indices)), layout="constrained")
+    axes = figure.subplots(len(indices), len(labels) + 1, squeeze=False)
+    classes = np.arange(len(class_names))
+    for row, index in enumerate(indices):
+        show_image(axes[row, 0], images[index], f"#{index}: {class_names[true[index]]}")
+        for column, label in enumerate(labels, start=1):
+            proba = probabilities[label][index]
+            answer = int(np.argmax(proba))
+            colors = ["lightgrey"] * len(classes)
+            colors[answer] = RIGHT if answer == true[index] else MISTAKE
+            axis = axes[row, column]
+            axis.bar(classes, proba, color=colors)
+            if answer != true[index]:
+                axis.bar([true[index]], [proba[true[index]]], color=RIGHT)
+            axis.set_ylim(0, 1)
+            axis.set_xticks(classes, class_names if len(max(class_names, key=len)) < 2
+                            else classes, fontsize=6)
+            axis.get_xticklabels()[true[index]].set(color=RIGHT, fontweight="bold")
+            axis.tick_params(axis="y", labelsize=6)
+            if row == 0:
+                axis.set_title(label, fontsize=8)
+    figure.suptitle("Hard test images: each configuration's class probabilities "
+                    "(green: the true class, its label in bold; red: a wrong answer)",
+                    fontsize=10)
+    return figure
