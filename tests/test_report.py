@@ -110,6 +110,18 @@ def test_report_holds_every_section_and_the_failed_jobs(digits_run):
     assert len(pd.read_csv(digits_run / "pairs_by_seed.csv")) == 6
 
 
+def test_a_run_of_failed_jobs_or_other_data_still_gets_its_report(tmp_path, monkeypatch):
+    monkeypatch.setitem(registry.ALGORITHMS, "boom", "fake_algorithms:Boom")
+    run_benchmark(["boom"], dataset="digits", out=tmp_path)
+    info = json.loads((tmp_path / "run.json").read_text())
+    info["dataset_checksum"] = "0" * 32  # as if the data had changed since
+    (tmp_path / "run.json").write_text(json.dumps(info))
+    page = write_report(tmp_path).read_text()
+    assert "failed: RuntimeError: the model exploded" in page
+    assert "image plots are left out" not in page and "are left out: the digits data found" in page
+    assert "nothing to compare" in page and "data:image/png" not in page
+
+
 def test_report_opens_in_a_real_browser(digits_run, tmp_path):
     if chromium() is None:
         if os.environ.get("MNISTBENCH_REQUIRE_BROWSER"):

@@ -130,6 +130,10 @@ def pairwise_mcnemar(summary, predictions, condition="test", pairs=None):
     by_seed : pandas.DataFrame
         One row per pair and matched seed, with the same columns per seed.
     """
+    columns = ["a", "b", "seeds", "a_only", "b_only", "p_value", "p_adjusted", "better",
+               "significant"]
+    if predictions.empty:  # no job finished
+        return pd.DataFrame(columns=columns), pd.DataFrame()
     if "configuration" not in summary:
         summary = with_intervals(summary)
     ok = summary[summary["status"] == "ok"]
@@ -153,8 +157,6 @@ def pairwise_mcnemar(summary, predictions, condition="test", pairs=None):
             test = mcnemar_exact(correct[job_a], correct[job_b])
             by_seed.append({"a": a, "b": b, "match": index, "seed_a": seed_a, "seed_b": seed_b,
                             "images": len(correct[job_a]), **test})
-    columns = ["a", "b", "seeds", "a_only", "b_only", "p_value", "p_adjusted", "better",
-               "significant"]
     if not by_seed:
         return pd.DataFrame(columns=columns), pd.DataFrame()
     by_seed = pd.DataFrame(by_seed)

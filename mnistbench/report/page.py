@@ -143,8 +143,9 @@ def run_dataset(run):
 def representatives(summary):
     """``{configuration: job_id}``: the finished job with the lowest seed of each, for the
     plots that show one job."""
-    ok = summary[summary["status"] == "ok"].sort_values("seed", kind="stable")
-    return dict(zip(*ok.drop_duplicates("configuration")[["configuration", "job_id"]].T.values))
+    first = summary[summary["status"] == "ok"].sort_values("seed", kind="stable").drop_duplicates(
+        "configuration")
+    return dict(zip(first["configuration"], first["job_id"]))
 
 
 def slug(text):
