@@ -63,10 +63,10 @@ def test_exhaustive_fallback_keeps_results_exact(digits, monkeypatch):
 
 
 def test_ties_between_classes_go_to_the_smallest_label():
-    X = np.array([[0.0], [2.0], [-1.0], [3.0]])
+    X = np.array([[10], [30], [0], [40]])
     y = np.array([7, 3, 7, 3])
-    # the query at 1.0 has one 7 (distance 1) and one 3 (distance 1) among its 2 nearest
-    assert KNN(k=2).fit(X, y).predict(np.array([[1.0]])).tolist() == [3]
+    # the query at 20 has one 7 (distance 10) and one 3 (distance 10) among its 2 nearest
+    assert KNN(k=2).fit(X, y).predict(np.array([[20]])).tolist() == [3]
 
 
 def test_sweep_scores_every_k_on_the_holdout_only(digits):

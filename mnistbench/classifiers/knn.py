@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from mnistbench.classifiers.base import DigitClassifier, check_in_range
+from mnistbench.classifiers.base import DigitClassifier, check_fraction, check_in_range
 from mnistbench.datasets import holdout_split
 from mnistbench.errors import ParameterError
 
@@ -46,7 +46,7 @@ class KNN(DigitClassifier):
         ks = np.atleast_1d(self.k)
         if ks.size == 0 or ks.ndim != 1:
             raise ParameterError(f"k must be a positive integer or a list of them, got {self.k!r}")
-        check_in_range("validation_fraction", self.validation_fraction, 0, 1, kind=float)
+        check_fraction("validation_fraction", self.validation_fraction)
         return sorted({check_in_range("k", value, 1) for value in ks.tolist()})
 
     def _fit(self, X, y):

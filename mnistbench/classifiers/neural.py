@@ -13,7 +13,8 @@ import time
 
 import numpy as np
 
-from mnistbench.classifiers.base import DigitClassifier, check_choice, check_in_range
+from mnistbench.classifiers.base import (DigitClassifier, check_choice, check_fraction,
+                                         check_in_range)
 from mnistbench.datasets import holdout_split
 from mnistbench.errors import ParameterError
 
@@ -78,7 +79,7 @@ class NeuralClassifier(DigitClassifier):
         probabilities of the network as it is now (used only with a ``monitor``)."""
         score = None
         if self._monitor is not None:
-            X_monitor = scaled(self._flat(self._monitor[0]))
+            X_monitor = scaled(self._pixels(self._monitor[0]))
             y_monitor = np.asarray(self._monitor[1])
 
             def monitor_score():
@@ -97,7 +98,7 @@ class NeuralClassifier(DigitClassifier):
         for name in ("learning_rate", "time_budget"):
             if getattr(self, name) is not None:
                 check_positive(name, getattr(self, name))
-        check_in_range("validation_fraction", self.validation_fraction, 0, 1, kind=float)
+        check_fraction("validation_fraction", self.validation_fraction)
         if self.random_state is not None:
             check_in_range("random_state", self.random_state, 0, 2**32 - 1)
         check_in_range("verbose", self.verbose, 0, 2)
