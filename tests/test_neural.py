@@ -169,7 +169,8 @@ def test_the_runner_warm_up_takes_the_batch_path(fitted, digits, tmp_path):
     fitted("cnn").save(tmp_path / "cnn")
     cnn = mnistbench.load_model(tmp_path / "cnn")
     cnn.predict(digits.X_test[:1])
-    assert cnn._forward is None  # one image goes through NumPy and warms nothing for a batch
+    # one image goes through NumPy and warms nothing for a batch
+    assert cnn._forward.experimental_get_tracing_count() == 0
     cnn.predict(digits.X_test[:WARMUP_ROWS])
     assert cnn._forward.experimental_get_tracing_count() == 1
     cnn.predict(digits.X_test)

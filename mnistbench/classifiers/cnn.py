@@ -98,18 +98,17 @@ class CNN(NeuralClassifier):
                   callbacks=training_callbacks(settings, model, log))
         self.history_ = log.close()
         self.model_ = model
-        self._forward = self._numpy_forward = None
+        self._compile()
+
+    def _compile(self):
+        self._forward = compiled_forward(self.model_)
+        self._numpy_forward = numpy_forward(self.model_)  # None for layers it does not know
 
     def _predict_proba(self, X):
         side = image_side(X.shape[1])
         images = scaled(X).reshape(-1, side, side, 1)
-        if len(images) <= NUMPY_ROWS:
-            if getattr(self, "_numpy_forward", None) is None:
-                self._numpy_forward = numpy_forward(self.model_) or False
-            if self._numpy_forward:
-                return self._numpy_forward(images)
-        if getattr(self, "_forward", None) is None:
-            self._forward = compiled_forward(self.model_)
+        if len(images) <= NUMPY_ROWS and self._numpy_forward is not None:
+            return self._numpy_forward(images)
         return predict_in_chunks(self._forward, images, PREDICT_ROWS)
 
     def _save_weights(self, directory):
@@ -120,7 +119,7 @@ class CNN(NeuralClassifier):
         import keras
 
         self.model_ = keras.saving.load_model(directory / MODEL_FILE, compile=False)
-        self._forward = self._numpy_forward = None
+        self._compile()
 
 
 def image_side(n_pixels):

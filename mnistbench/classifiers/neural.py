@@ -123,10 +123,20 @@ class NeuralClassifier(DigitClassifier):
         """``(X_fit, y_fit, X_val, y_val)`` with pixels scaled to [0, 1]."""
         return holdout_split(scaled(X), y, self.validation_fraction)
 
+    def _compile(self):
+        """Build the fitted network's forward passes (at the end of fit, and on loading and
+        unpickling), so that predict changes nothing on the estimator."""
+
     def __getstate__(self):
-        # not the compiled forward passes (functions cannot be pickled): predict rebuilds them
+        # not the compiled forward passes (functions cannot be pickled): they are rebuilt
         return {key: value for key, value in super().__getstate__().items()
                 if key not in ("_forward", "_numpy_forward")}
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if hasattr(self, "classes_"):
+            self.import_backend()
+            self._compile()
 
     # Saving, used by mnistbench.classifiers.persistence: plain fitted values go to JSON and .npy
     # (no pickle), the network to the subclass's _save_weights format.
