@@ -22,13 +22,15 @@ def with_random_statistics(model, rng):
     return model
 
 
-@pytest.mark.parametrize("architecture", ["fast", "small", "strided", "deep"])
-@pytest.mark.parametrize("side", [28, 8])
+@pytest.mark.parametrize("architecture, shape", [
+    *[(architecture, (side, side)) for architecture in ("fast", "small", "strided", "deep")
+      for side in (28, 8)],
+    ("fast", (1, 5)), ("fast", (1, 40))])  # rows that are not squares: one row of pixels
 @pytest.mark.parametrize("policy, tolerance", [("float32", 1e-5), ("mixed_bfloat16", 2e-2)])
-def test_equals_the_keras_network(architecture, side, policy, tolerance):
+def test_equals_the_keras_network(architecture, shape, policy, tolerance):
     rng = np.random.default_rng(0)
-    images = rng.random((4, side, side, 1), dtype=np.float32)
-    model = with_random_statistics(cnn.build_network(architecture, side, 10, policy), rng)
+    images = rng.random((4, *shape, 1), dtype=np.float32)
+    model = with_random_statistics(cnn.build_network(architecture, shape, 10, policy), rng)
     forward = numpy_forward(model)
     assert forward is not None
     expected = np.asarray(model(images, training=False))
