@@ -3,6 +3,7 @@
 import argparse
 import ast
 import functools
+import os
 import sys
 import time
 
@@ -46,6 +47,8 @@ def build_parser():
                         help="keep each trained model in DIR/<job id>")
     parser.add_argument("--list", action="store_true",
                         help="list the algorithms with their parameters and defaults, and exit")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's own log messages (hidden by default)")
     return parser
 
 
@@ -102,6 +105,8 @@ def main(argv=None):
 
 
 def run(args):
+    if args.verbose:  # the neural adapters hide TensorFlow's logging unless this is set
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     if args.list:
         from mnistbench.classifiers import registry
         from mnistbench.report.console import algorithm_list

@@ -68,8 +68,8 @@ def test_cnn_predicts_one_image_as_in_a_batch(digits):
     # the tiny CNN trains in bfloat16 where the CPU has it: then both passes round to bfloat16
     # and differ only by the order of float32 additions
     model = cnn.CNN(random_state=0, **TINY["cnn"]).fit(digits.X_train, digits.y_train)
-    assert model.predict_proba(digits.X_test[:cnn.NUMPY_ROWS + 1]).shape == (cnn.NUMPY_ROWS + 1,
-                                                                            10)
+    more = cnn.NUMPY_ROWS + 1
+    assert model.predict_proba(digits.X_test[:more]).shape == (more, 10)
     batch = model.predict_proba(digits.X_test)
     singles = np.concatenate([model.predict_proba(image[None]) for image in digits.X_test])
     np.testing.assert_allclose(singles, batch, atol=5e-3)

@@ -9,6 +9,8 @@ inside methods only.
 
 import contextlib
 import json
+import os
+import sys
 import time
 
 import numpy as np
@@ -50,6 +52,13 @@ class NeuralClassifier(DigitClassifier):
 
     PRESETS = {}
     BACKEND_MODULES = ("tensorflow",)
+
+    def import_backend(self):
+        """Import TensorFlow (and Keras) now, without their start-up notices on standard error
+        (see :func:`quiet_tensorflow_start`)."""
+        if any(module not in sys.modules for module in self.BACKEND_MODULES):
+            with quiet_tensorflow_start():
+                super().import_backend()
 
     def fit(self, X, y, monitor=None):
         """Fit to images ``X`` and labels ``y``; returns ``self``.
@@ -148,12 +157,40 @@ class NeuralClassifier(DigitClassifier):
         return [CLASSES_FILE, FITTED_FILE, *self._save_weights(directory)]
 
     def _load_network(self, directory):
+        self.import_backend()
         self.classes_ = np.load(directory / CLASSES_FILE, allow_pickle=False)
         fitted = json.loads((directory / FITTED_FILE).read_text())
         for name in FITTED_ATTRIBUTES:
             if name in fitted:
                 setattr(self, name, fitted[name])
         self._load_weights(directory)
+
+
+@contextlib.contextmanager
+def quiet_tensorflow_start():
+    """A block in which TensorFlow is first imported without printing its C++ start-up notices
+    (oneDNN, CUDA probing, CPU features) or later non-fatal C++ log lines.
+
+    It sets ``TF_CPP_MIN_LOG_LEVEL=3``; messages logged before TensorFlow initialises its
+    logging ignore that setting (TensorFlow issue 100442), so standard error is closed to them
+    while the block runs. A ``TF_CPP_MIN_LOG_LEVEL`` already set (by the user, or by the
+    command line's ``--verbose``) is left alone, and so is standard error.
+    """
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        yield
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def check_positive(name, value):
