@@ -89,6 +89,13 @@ def test_bad_k_is_a_parameter_error(k, digits):
         KNN(k=k).fit(digits.X_train, digits.y_train)
 
 
+def test_a_sweep_scores_the_ks_the_images_left_allow(digits):
+    model = KNN().fit(digits.X_train[:12], digits.y_train[:12])  # 11 left after the holdout
+    assert [row["k"] for row in model.sweep_] == [1, 3, 5, 7, 9, 11]
+    with pytest.raises(ParameterError, match="k=12 exceeds the 11 images left after"):
+        KNN(k=(12, 15)).fit(digits.X_train[:12], digits.y_train[:12])
+
+
 def test_k_larger_than_training_set():
     with pytest.raises(ParameterError, match="exceeds"):
         KNN(k=5).fit(np.zeros((3, 4)), [0, 1, 2])
