@@ -116,7 +116,7 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
 def as_rows(X):
     """Images (N, H, W, ...) as rows (N, H*W*...); any other input as it is, for
     scikit-learn's validation to judge."""
-    if getattr(X, "ndim", None) is None and not isinstance(X, (str, bytes)):
+    if getattr(X, "ndim", None) is None:
         X = np.asarray(X)
     if getattr(X, "ndim", 0) > 2:
         X = np.reshape(X, (X.shape[0], int(np.prod(X.shape[1:]))))
@@ -184,9 +184,7 @@ def check_choice(name, value, choices):
 def check_fraction(name, value):
     """Return ``value`` as a float if it is a number strictly between 0 and 1, else raise
     ParameterError."""
-    numeric = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, bool)
-    if not numeric or not 0 < value < 1:
-        raise ParameterError(f"{name} must be a number between 0 and 1 (both excluded), got "
-                             f"{value!r}")
-    return float(value)
+    value = check_in_range(name, value, 0, 1, kind=float)
+    if value in (0, 1):
+        raise ParameterError(f"{name} must be between 0 and 1, both excluded, got {value:g}")
+    return value
