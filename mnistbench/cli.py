@@ -3,6 +3,7 @@
 import argparse
 import ast
 import functools
+import os
 import sys
 import time
 
@@ -57,6 +58,8 @@ def build_parser():
     parser.add_argument("--list", action="store_true",
                         help="list the algorithms with their parameters and defaults, and exit "
                              "(the same as 'mnistbench list')")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's own log messages (hidden by default)")
     return parser
 
 
@@ -170,6 +173,8 @@ def compare(args):
 
 
 def run(args):
+    if args.verbose:  # the neural adapters hide TensorFlow's logging unless this is set
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     if args.list:
         return list_algorithms()
     params, grid = {}, {}

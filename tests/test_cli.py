@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,8 @@ def mnistbench(*args, **kwargs):
     (["--algos", "knn", "--set", "knn.k=1", "--grid", "knn.k=1,3"], "knn.k is given by both"),
     (["--algos", "knn", "--set", "knn.k=zero"], "k must be an integer >= 1, got 'zero'"),
     (["--algos", "knn", "--set", "knn.q=1"], "unknown parameter q for 'knn'; valid: k,"),
+    (["--algos", "knn", "--set", "knn.validation_fraction=0"],
+     "validation_fraction must be between 0 and 1, both excluded, got 0"),
     (["--algos", "knn", "--set", "k=1"], "--set takes ALGO.PARAM=VALUE"),
     (["--seed", "x"], "argument --seed: invalid int value: 'x'"),
 ])
@@ -76,6 +79,16 @@ def test_scikit_learn_only_runs_never_import_tensorflow(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_tensorflow_run_prints_only_our_progress_lines(tmp_path):
+    result = mnistbench("--algos", "tf-softmax", "--dataset", "digits", "--set",
+                        "tf-softmax.epochs=1", "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1] == f"results written to {tmp_path / 'run'}" and lines[-2] == ""
+    assert all(re.fullmatch(r" *\d+\.\ds  \[tf-softmax-\w+\] .*", line) for line in lines[:-2]), (
+        result.stderr)
 
 
 def test_ctrl_c_exits_130_and_keeps_finished_jobs(tmp_path):

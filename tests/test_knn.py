@@ -63,10 +63,10 @@ def test_exhaustive_fallback_keeps_results_exact(digits, monkeypatch):
 
 
 def test_ties_between_classes_go_to_the_smallest_label():
-    X = np.array([[0.0], [2.0], [-1.0], [3.0]])
+    X = np.array([[10], [30], [0], [40]])
     y = np.array([7, 3, 7, 3])
-    # the query at 1.0 has one 7 (distance 1) and one 3 (distance 1) among its 2 nearest
-    assert KNN(k=2).fit(X, y).predict(np.array([[1.0]])).tolist() == [3]
+    # the query at 20 has one 7 (distance 10) and one 3 (distance 10) among its 2 nearest
+    assert KNN(k=2).fit(X, y).predict(np.array([[20]])).tolist() == [3]
 
 
 def test_sweep_scores_every_k_on_the_holdout_only(digits):
@@ -87,6 +87,13 @@ def test_sweep_scores_every_k_on_the_holdout_only(digits):
 def test_bad_k_is_a_parameter_error(k, digits):
     with pytest.raises(ParameterError, match="k must be"):
         KNN(k=k).fit(digits.X_train, digits.y_train)
+
+
+def test_a_sweep_scores_the_ks_the_images_left_allow(digits):
+    model = KNN().fit(digits.X_train[:12], digits.y_train[:12])  # 11 left after the holdout
+    assert [row["k"] for row in model.sweep_] == [1, 3, 5, 7, 9, 11]
+    with pytest.raises(ParameterError, match="k=12 exceeds the 11 images left after"):
+        KNN(k=(12, 15)).fit(digits.X_train[:12], digits.y_train[:12])
 
 
 def test_k_larger_than_training_set():

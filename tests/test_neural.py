@@ -71,28 +71,38 @@ def layer_shapes(model):
 def test_cnn_presets_build_the_documented_networks():
     from mnistbench.classifiers.cnn import build_network
 
-    small = build_network("small", 28, 10)
+    small = build_network("small", (28, 28), 10)
     assert layer_shapes(small) == [(26, 26, 32), (13, 13, 32), (11, 11, 64), (5, 5, 64), (1600,),
                                    (1600,), (10,)]
     assert small.count_params() == 34_826
-    deep = build_network("deep", 28, 10)
+    deep = build_network("deep", (28, 28), 10)
     assert deep.count_params() == 3_425_386
     convolutions = [layer for layer in deep.layers if type(layer).__name__ == "Conv2D"]
     assert [(layer.filters, layer.kernel_size[0]) for layer in convolutions] == [
         (32, 3), (32, 3), (32, 5), (64, 3), (64, 3), (64, 5), (32, 3)]
     assert [type(layer).__name__ for layer in deep.layers].count("BatchNormalization") == 6
     assert layer_shapes(deep)[-6:] == [(28, 28, 32), (25_088,), (25_088,), (128,), (128,), (10,)]
-    fast = build_network("fast", 28, 10)
+    fast = build_network("fast", (28, 28), 10)
     assert layer_shapes(fast)[-4:] == [(1600,), (128,), (128,), (10,)]
-    strided = build_network("strided", 28, 10)
+    strided = build_network("strided", (28, 28), 10)
     assert strided.count_params() == 327_242
     assert [tuple(layer.output.shape[1:]) for layer in strided.layers
             if type(layer).__name__ == "Conv2D"] == [
         (26, 26, 32), (24, 24, 32), (12, 12, 32), (10, 10, 64), (8, 8, 64), (4, 4, 64),
         (1, 1, 128)]
     # smaller images are upscaled first, so the networks stay the same
-    assert layer_shapes(build_network("small", 8, 10))[0] == (28, 28, 1)
-    assert build_network("deep", 8, 10).count_params() == 3_425_386
+    assert layer_shapes(build_network("small", (8, 8), 10))[0] == (28, 28, 1)
+    assert build_network("deep", (8, 8), 10).count_params() == 3_425_386
+
+
+def test_cnn_reads_rows_that_are_not_squares_as_one_row_of_pixels(digits):
+    X = digits.X_train.reshape(-1, 64)[:200, :60]  # 60 pixels: no image shape to restore
+    cnn = get_classifier("cnn", epochs=1, random_state=0).fit(X, digits.y_train[:200])
+    assert cnn.model_.input_shape == (None, 1, 60, 1)
+    np.testing.assert_array_equal(cnn.predict(X[:1]), cnn.predict(X[:20])[:1])
+    with pytest.raises(ValueError, match="square one-channel images; got images of shape"):
+        cnn.fit(digits.X_train[:200, :, :6], digits.y_train[:200])
+    assert cnn.model_.input_shape == (None, 1, 60, 1)  # the refused fit changed nothing
 
 
 @pytest.mark.parametrize("preset", ["small", "deep", "best"])
@@ -169,7 +179,8 @@ def test_the_runner_warm_up_takes_the_batch_path(fitted, digits, tmp_path):
     fitted("cnn").save(tmp_path / "cnn")
     cnn = mnistbench.load_model(tmp_path / "cnn")
     cnn.predict(digits.X_test[:1])
-    assert cnn._forward is None  # one image goes through NumPy and warms nothing for a batch
+    # one image goes through NumPy and warms nothing for a batch
+    assert cnn._forward.experimental_get_tracing_count() == 0
     cnn.predict(digits.X_test[:WARMUP_ROWS])
     assert cnn._forward.experimental_get_tracing_count() == 1
     cnn.predict(digits.X_test)
@@ -296,7 +307,7 @@ def test_bfloat16_policy_keeps_float32_output_and_global_policy():
 
     from mnistbench.classifiers.cnn import build_network, dtype_policy
 
-    model = build_network("fast", 28, 10, "mixed_bfloat16")
+    model = build_network("fast", (28, 28), 10, "mixed_bfloat16")
     assert model.layers[0].compute_dtype == "bfloat16"
     assert model.layers[0].variable_dtype == "float32"
     assert model.layers[-1].compute_dtype == "float32"

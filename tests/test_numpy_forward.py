@@ -22,13 +22,15 @@ def with_random_statistics(model, rng):
     return model
 
 
-@pytest.mark.parametrize("architecture", ["fast", "small", "strided", "deep"])
-@pytest.mark.parametrize("side", [28, 8])
+@pytest.mark.parametrize("architecture, shape", [
+    *[(architecture, (side, side)) for architecture in ("fast", "small", "strided", "deep")
+      for side in (28, 8)],
+    ("fast", (1, 5)), ("fast", (1, 40))])  # rows that are not squares: one row of pixels
 @pytest.mark.parametrize("policy, tolerance", [("float32", 1e-5), ("mixed_bfloat16", 2e-2)])
-def test_equals_the_keras_network(architecture, side, policy, tolerance):
+def test_equals_the_keras_network(architecture, shape, policy, tolerance):
     rng = np.random.default_rng(0)
-    images = rng.random((4, side, side, 1), dtype=np.float32)
-    model = with_random_statistics(cnn.build_network(architecture, side, 10, policy), rng)
+    images = rng.random((4, *shape, 1), dtype=np.float32)
+    model = with_random_statistics(cnn.build_network(architecture, shape, 10, policy), rng)
     forward = numpy_forward(model)
     assert forward is not None
     expected = np.asarray(model(images, training=False))
@@ -66,8 +68,8 @@ def test_cnn_predicts_one_image_as_in_a_batch(digits):
     # the tiny CNN trains in bfloat16 where the CPU has it: then both passes round to bfloat16
     # and differ only by the order of float32 additions
     model = cnn.CNN(random_state=0, **TINY["cnn"]).fit(digits.X_train, digits.y_train)
-    assert model.predict_proba(digits.X_test[:cnn.NUMPY_ROWS + 1]).shape == (cnn.NUMPY_ROWS + 1,
-                                                                            10)
+    more = cnn.NUMPY_ROWS + 1
+    assert model.predict_proba(digits.X_test[:more]).shape == (more, 10)
     batch = model.predict_proba(digits.X_test)
     singles = np.concatenate([model.predict_proba(image[None]) for image in digits.X_test])
     np.testing.assert_allclose(singles, batch, atol=5e-3)

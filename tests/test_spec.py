@@ -5,7 +5,7 @@ import pytest
 
 from mnistbench.cli import parse_assignment
 from mnistbench.errors import ParameterError
-from mnistbench.run.spec import JobSpec, expand_jobs
+from mnistbench.run.spec import JobSpec, build_classifier, expand_jobs
 
 
 def test_job_id_is_a_hash_of_the_content_the_same_on_every_machine():
@@ -66,3 +66,8 @@ def test_bad_requests_fail_before_anything_runs(kwargs, message):
 ])
 def test_values_are_literals_split_at_top_level_commas(text, expected):
     assert parse_assignment(text, "--grid") == expected
+
+
+def test_parameters_are_checked_again_after_the_seed_is_set():
+    with pytest.raises(ParameterError, match=r"random_state must be an integer in \[0, "):
+        build_classifier(JobSpec("tree", {}, "digits", -1))

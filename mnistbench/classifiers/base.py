@@ -2,24 +2,38 @@
 
 An adapter subclasses :class:`DigitClassifier`, stores its arguments in ``__init__`` and
 implements ``check_params``, ``_fit`` and ``_predict_proba`` (and ``_predict`` when it has a
-faster path than the arg-max of the probabilities). Input conversion, label encoding and the
-fitted-state checks live here, once.
+faster path than the arg-max of the probabilities). Input validation, pixel scaling, label
+encoding and the fitted-state checks live here, once.
 """
+
+import importlib
+import sys
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from mnistbench.errors import ParameterError
+
+PIXEL_RULE = "pixels must be grey levels in [0, 255] or intensities in [0, 1]"
 
 
 class DigitClassifier(ClassifierMixin, BaseEstimator):
     """Base for mnistbench adapters.
 
-    ``fit(X, y)`` accepts images of shape (N, H, W) or flat arrays of shape (N, H*W), uint8 or
-    float, and labels of any sortable type. After fitting, ``classes_`` holds the sorted labels
-    and ``n_features_in_`` the number of pixels. ``predict_proba`` returns one column per class
-    in ``classes_`` order, rows summing to 1; ``score`` is accuracy.
+    ``fit(X, y)`` accepts images of shape (N, H, W) or flat arrays of shape (N, H*W) and
+    labels of any sortable type, at least two classes of them. After fitting, ``classes_``
+    holds the sorted labels and ``n_features_in_`` the number of pixels. ``predict_proba``
+    returns one column per class in ``classes_`` order, rows summing to 1; ``score`` is
+    accuracy. A ``fit`` that raises leaves the estimator as it was.
+
+    Pixels are grey levels, read by :func:`grey_levels`: integers (uint8 or any other integer
+    type) as 0-255; floats as 0-255, except that a float image whose largest value is at most
+    1 is read as [0, 1] intensities and multiplied by 255 (``x_train / 255`` gives the same
+    predictions as ``x_train``; an all-zero image is the same on both scales); booleans as 0
+    and 255. NaN, infinity, negative values and values above 255 raise ``ValueError``, as do
+    the inputs scikit-learn's own validation refuses (empty, sparse, complex, strings).
 
     Adapters that select hyper-parameters do it inside ``fit`` on a holdout of the training
     data (:func:`mnistbench.datasets.holdout_split`), record what they chose in
@@ -31,10 +45,9 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
 
     def import_backend(self):
         """Import the libraries ``fit`` needs now, so that a timed ``fit`` leaves them out."""
-        import importlib
-
         for module in self.BACKEND_MODULES:
-            importlib.import_module(module)
+            if module not in sys.modules:
+                importlib.import_module(module)
 
     def check_params(self):
         """Raise :class:`~mnistbench.errors.ParameterError` if a parameter value is invalid."""
@@ -42,24 +55,34 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         """Fit to images ``X`` and labels ``y``; returns ``self``."""
         self.check_params()
-        X = self._flat(X, fitting=True)
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(X):
-            raise ValueError(f"y must be a vector of {len(X)} labels, got shape {y.shape}")
-        self.classes_, y_index = np.unique(y, return_inverse=True)
-        self.resolved_params_ = self.get_params()  # adapters with presets add what they resolve
-        self._fit(X, y_index)
+        before = self.__dict__.copy()
+        try:
+            X, y = validate_data(self, as_rows(X), y, dtype="numeric")
+            check_classification_targets(y)
+            X = grey_levels(X, type(self).__name__)
+            self.classes_, y_index = np.unique(y, return_inverse=True)
+            if len(self.classes_) < 2:
+                raise ValueError(f"{type(self).__name__} needs at least 2 classes in y, but y "
+                                 f"holds 1 class ({self.classes_[0]!r})")
+            self.resolved_params_ = self.get_params()  # adapters with presets add theirs
+            self.import_backend()
+            self._fit(X, y_index)
+        except BaseException:
+            # no half-fitted state: the estimator is as it was before this fit
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
         return self
 
     def predict_proba(self, X):
         """Class probabilities, shape (N, n_classes), columns in ``classes_`` order."""
         check_is_fitted(self)
-        return self._predict_proba(self._flat(X))
+        return self._predict_proba(self._pixels(X))
 
     def predict(self, X):
         """Predicted labels, shape (N,)."""
         check_is_fitted(self)
-        return self.classes_[self._predict(self._flat(X))]
+        return self.classes_[self._predict(self._pixels(X))]
 
     def save(self, path):
         """Save the fitted model into the directory ``path``; load it with
@@ -73,22 +96,66 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         """Class indices for flat ``X``; override when there is a faster path than this."""
         return np.argmax(self._predict_proba(X), axis=1)
 
-    def _flat(self, X, fitting=False):
-        X = np.asarray(X)
-        if X.ndim < 2:
-            raise ValueError(f"X must hold images (N×H×W) or rows (N×D), got shape {X.shape}")
-        X = X.reshape(len(X), -1)
-        if fitting:
-            self.n_features_in_ = X.shape[1]
-        elif X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} pixels per image, but this model was fitted "
-                             f"on {self.n_features_in_}")
-        return X
+    def _pixels(self, X):
+        """``X`` checked against the fitted model, as rows of 0-255 grey levels."""
+        if type(X) is np.ndarray and X.dtype == np.uint8 and X.ndim >= 2 and len(X) \
+                and X.size == len(X) * self.n_features_in_ \
+                and not hasattr(self, "feature_names_in_"):
+            # the common case, kept cheap for single images: 8-bit pixels of the right count
+            # cannot be NaN, negative or above 255, so scikit-learn's checks have nothing to do
+            return X.reshape(len(X), -1)
+        X = validate_data(self, as_rows(X), dtype="numeric", reset=False)
+        return grey_levels(X, type(self).__name__)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = True
         return tags
+
+
+def as_rows(X):
+    """Images (N, H, W, ...) as rows (N, H*W*...); any other input as it is, for
+    scikit-learn's validation to judge."""
+    if getattr(X, "ndim", None) is None:
+        X = np.asarray(X)
+    if getattr(X, "ndim", 0) > 2:
+        X = np.reshape(X, (X.shape[0], int(np.prod(X.shape[1:]))))
+    return X
+
+
+def grey_levels(X, whom):
+    """Validated 2-D pixels ``X`` as 0-255 grey levels (see :class:`DigitClassifier`).
+
+    Integers and booleans come back as uint8; floats keep their dtype, and the rows whose
+    largest value is at most 1 are multiplied by 255 (in that dtype, so ``x / 255`` comes back
+    as exactly ``x``).
+
+    Raises
+    ------
+    ValueError
+        For a negative value or one above 255.
+    """
+    if X.dtype == np.uint8:
+        return X
+    if X.dtype.kind == "b":
+        return np.where(X, np.uint8(255), np.uint8(0))
+    low = X.min()
+    if low < 0:
+        raise ValueError(f"Negative values in data passed to {whom} (smallest {low}); "
+                         f"{PIXEL_RULE}")
+    row_max = X.max(axis=1)
+    if row_max.max() > 255:
+        raise ValueError(f"Values above 255 in data passed to {whom} (largest "
+                         f"{row_max.max()}); {PIXEL_RULE}")
+    if X.dtype.kind in "iu":
+        return X.astype(np.uint8)
+    unit = row_max <= 1
+    if unit.all():
+        return X * X.dtype.type(255)
+    if unit.any():
+        X = X.copy()
+        X[unit] *= X.dtype.type(255)
+    return X
 
 
 def check_in_range(name, value, low=None, high=None, kind=int):
@@ -111,4 +178,13 @@ def check_choice(name, value, choices):
     """Return ``value`` if it is one of ``choices``, else raise ParameterError."""
     if value not in choices:
         raise ParameterError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
+    return value
+
+
+def check_fraction(name, value):
+    """Return ``value`` as a float if it is a number strictly between 0 and 1, else raise
+    ParameterError."""
+    value = check_in_range(name, value, 0, 1, kind=float)
+    if value in (0, 1):
+        raise ParameterError(f"{name} must be between 0 and 1, both excluded, got {value:g}")
     return value

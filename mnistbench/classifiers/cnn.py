@@ -1,8 +1,10 @@
-"""Convolutional networks in Keras 3 (TensorFlow backend), in three presets.
+"""Convolutional networks in Keras 3 (TensorFlow backend), in four presets.
 
-Images arrive flat and are reshaped to side x side x 1 (side = sqrt of the pixel count); ones
-smaller than 28 x 28, like the 8 x 8 digits, are upscaled to 28 x 28 by a ``Resizing`` layer
-so every preset keeps its architecture.
+Images arrive flat and are reshaped to side x side x 1 (side = sqrt of the pixel count); rows
+whose length is not a square have no image shape to restore and are read as one row of pixels
+(1 x n). Images with a side under 28, like the 8 x 8 digits, are upscaled to at least 28 on
+each side by a ``Resizing`` layer, so every preset keeps its architecture. Images given with
+their shape (N x H x W) must be square.
 """
 
 import math
@@ -68,13 +70,20 @@ class CNN(NeuralClassifier):
         self.random_state = random_state
         self.verbose = verbose
 
+    def fit(self, X, y, monitor=None):
+        shape = tuple(getattr(X, "shape", ()))
+        if len(shape) > 2 and (shape[1] != shape[2] or shape[3:] not in ((), (1,))):
+            raise ValueError(f"the CNN takes square one-channel images; got images of shape "
+                             f"{shape[1:]}")
+        return super().fit(X, y, monitor)
+
     def _fit(self, X, y):
         import keras
         import tensorflow as tf
 
         settings = self._settings()
-        side = image_side(X.shape[1])
-        X_fit, y_fit, X_val, y_val = self._holdout(X.reshape(-1, side, side, 1), y)
+        shape = image_shape(X.shape[1])
+        X_fit, y_fit, X_val, y_val = self._holdout(X.reshape(-1, *shape, 1), y)
         if self.random_state is not None:  # Keras draws layer seeds from the global ones
             keras.utils.set_random_seed(self.random_state)
         batches = tf.data.Dataset.from_tensor_slices((X_fit, y_fit)).shuffle(
@@ -85,12 +94,12 @@ class CNN(NeuralClassifier):
                                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         steps = settings["epochs"] * math.ceil(len(X_fit) / settings["batch_size"])
         self.chosen_params_["precision"] = dtype_policy(settings["precision"])
-        model = build_network(settings["architecture"], side, len(self.classes_),
+        model = build_network(settings["architecture"], shape, len(self.classes_),
                               self.chosen_params_["precision"])
         # Keras draws the progress bar itself
         forward = compiled_forward(model)
         log = self._epoch_log(settings["epochs"], lambda X: predict_in_chunks(
-            forward, X.reshape(-1, side, side, 1), PREDICT_ROWS), verbose=0)
+            forward, X.reshape(-1, *shape, 1), PREDICT_ROWS), verbose=0)
         model.compile(optimizer=make_optimizer(settings, steps),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         model.fit(batches.prefetch(tf.data.AUTOTUNE), epochs=settings["epochs"],
@@ -98,18 +107,16 @@ class CNN(NeuralClassifier):
                   callbacks=training_callbacks(settings, model, log))
         self.history_ = log.close()
         self.model_ = model
-        self._forward = self._numpy_forward = None
+        self._compile()
+
+    def _compile(self):
+        self._forward = compiled_forward(self.model_)
+        self._numpy_forward = numpy_forward(self.model_)  # None for layers it does not know
 
     def _predict_proba(self, X):
-        side = image_side(X.shape[1])
-        images = scaled(X).reshape(-1, side, side, 1)
-        if len(images) <= NUMPY_ROWS:
-            if getattr(self, "_numpy_forward", None) is None:
-                self._numpy_forward = numpy_forward(self.model_) or False
-            if self._numpy_forward:
-                return self._numpy_forward(images)
-        if getattr(self, "_forward", None) is None:
-            self._forward = compiled_forward(self.model_)
+        images = scaled(X).reshape(-1, *image_shape(X.shape[1]), 1)
+        if len(images) <= NUMPY_ROWS and self._numpy_forward is not None:
+            return self._numpy_forward(images)
         return predict_in_chunks(self._forward, images, PREDICT_ROWS)
 
     def _save_weights(self, directory):
@@ -120,19 +127,18 @@ class CNN(NeuralClassifier):
         import keras
 
         self.model_ = keras.saving.load_model(directory / MODEL_FILE, compile=False)
-        self._forward = self._numpy_forward = None
+        self._compile()
 
 
-def image_side(n_pixels):
-    """Side of the square images with ``n_pixels`` pixels."""
+def image_shape(n_pixels):
+    """(height, width) of the images with ``n_pixels`` pixels: a square when ``n_pixels`` is
+    one, else a single row (flat features with no known image shape)."""
     side = math.isqrt(n_pixels)
-    if side * side != n_pixels:
-        raise ValueError(f"the CNN needs square images; {n_pixels} pixels is not a square")
-    return side
+    return (side, side) if side * side == n_pixels else (1, n_pixels)
 
 
-def build_network(architecture, side, n_classes, policy="float32"):
-    """The Keras model of ``architecture`` for ``side`` x ``side`` x 1 images.
+def build_network(architecture, shape, n_classes, policy="float32"):
+    """The Keras model of ``architecture`` for images of ``shape`` (height, width) x 1.
 
     ``policy`` is the Keras dtype policy of the hidden layers; the output stays float32.
     """
@@ -142,12 +148,13 @@ def build_network(architecture, side, n_classes, policy="float32"):
     default = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)  # layers take the policy in force when made
     try:
-        resize = [layers.Resizing(MIN_SIDE, MIN_SIDE)] if side < MIN_SIDE else []
+        resize = [layers.Resizing(*(max(n, MIN_SIDE) for n in shape))] \
+            if min(shape) < MIN_SIDE else []
         body = {"fast": fast_layers, "small": small_layers, "deep": deep_layers,
                 "strided": strided_layers}[architecture]()
     finally:
         keras.config.set_dtype_policy(default)
-    return keras.Sequential([keras.Input((side, side, 1)), *resize, *body,
+    return keras.Sequential([keras.Input((*shape, 1)), *resize, *body,
                              layers.Dense(n_classes, activation="softmax", dtype="float32")],
                             name=architecture)
 

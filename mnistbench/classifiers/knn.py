@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from mnistbench.classifiers.base import DigitClassifier, check_in_range
+from mnistbench.classifiers.base import DigitClassifier, check_fraction, check_in_range
 from mnistbench.datasets import holdout_split
 from mnistbench.errors import ParameterError
 
@@ -22,7 +22,8 @@ class KNN(DigitClassifier):
         Neighbour count, or the counts to sweep. A sweep fits on the training data minus its
         last ``validation_fraction``, scores every k on that holdout from one neighbour search
         at the largest k, keeps the best (the smallest on ties) in ``k_``, and then predicts
-        from the whole training set. ``sweep_`` holds the holdout accuracy of each k.
+        from the whole training set. ``sweep_`` holds the holdout accuracy of each k; a k
+        larger than the images left after the holdout is not scored.
     validation_fraction : float
         Share of the training data held out for the sweep.
 
@@ -46,13 +47,13 @@ class KNN(DigitClassifier):
         ks = np.atleast_1d(self.k)
         if ks.size == 0 or ks.ndim != 1:
             raise ParameterError(f"k must be a positive integer or a list of them, got {self.k!r}")
-        check_in_range("validation_fraction", self.validation_fraction, 0, 1, kind=float)
+        check_fraction("validation_fraction", self.validation_fraction)
         return sorted({check_in_range("k", value, 1) for value in ks.tolist()})
 
     def _fit(self, X, y):
         ks = self.check_params()
-        if ks[-1] > len(X):
-            raise ParameterError(f"k={ks[-1]} exceeds the {len(X)} training images")
+        if ks[0] > len(X):
+            raise ParameterError(f"k={ks[0]} exceeds the {len(X)} training images")
         self.sweep_ = self._sweep(X, y, ks) if len(ks) > 1 else []
         # max() keeps the first of equal accuracies: the smallest k
         self.k_ = max(self.sweep_, key=lambda row: row["val_accuracy"])["k"] if self.sweep_ \
@@ -62,9 +63,10 @@ class KNN(DigitClassifier):
 
     def _sweep(self, X, y, ks):
         X_fit, y_fit, X_val, y_val = holdout_split(X, y, self.validation_fraction)
-        if ks[-1] > len(X_fit):
-            raise ParameterError(f"k={ks[-1]} exceeds the {len(X_fit)} images left after the "
+        if ks[0] > len(X_fit):
+            raise ParameterError(f"k={ks[0]} exceeds the {len(X_fit)} images left after the "
                                  "validation holdout")
+        ks = [k for k in ks if k <= len(X_fit)]
         labels = neighbour_labels(Index(X_fit, y_fit), X_val, ks[-1])
         accuracies = (vote_counts(labels, len(self.classes_), ks).argmax(axis=2)
                       == y_val[:, None]).mean(axis=0)

@@ -48,7 +48,9 @@ class MLP(NeuralClassifier):
         # would repeat one shuffle order every epoch
         net = MLPClassifier(
             hidden_layer_sizes=tuple(settings["hidden_layer_sizes"]), alpha=settings["alpha"],
-            batch_size=settings["batch_size"], learning_rate_init=settings["learning_rate"],
+            # no larger than the data: scikit-learn would clip it with a warning
+            batch_size=min(settings["batch_size"], len(X_fit)),
+            learning_rate_init=settings["learning_rate"],
             random_state=np.random.RandomState(self.random_state))
         best_score, best_weights, stale = -np.inf, None, 0
         log = self._epoch_log(settings["epochs"], net.predict_proba)

@@ -9,11 +9,14 @@ inside methods only.
 
 import contextlib
 import json
+import os
+import sys
 import time
 
 import numpy as np
 
-from mnistbench.classifiers.base import DigitClassifier, check_choice, check_in_range
+from mnistbench.classifiers.base import (DigitClassifier, check_choice, check_fraction,
+                                         check_in_range)
 from mnistbench.datasets import holdout_split
 from mnistbench.errors import ParameterError
 
@@ -50,6 +53,13 @@ class NeuralClassifier(DigitClassifier):
     PRESETS = {}
     BACKEND_MODULES = ("tensorflow",)
 
+    def import_backend(self):
+        """Import TensorFlow (and Keras) now, without their start-up notices on standard error
+        (see :func:`quiet_tensorflow_start`)."""
+        if any(module not in sys.modules for module in self.BACKEND_MODULES):
+            with quiet_tensorflow_start():
+                super().import_backend()
+
     def fit(self, X, y, monitor=None):
         """Fit to images ``X`` and labels ``y``; returns ``self``.
 
@@ -78,7 +88,7 @@ class NeuralClassifier(DigitClassifier):
         probabilities of the network as it is now (used only with a ``monitor``)."""
         score = None
         if self._monitor is not None:
-            X_monitor = scaled(self._flat(self._monitor[0]))
+            X_monitor = scaled(self._pixels(self._monitor[0]))
             y_monitor = np.asarray(self._monitor[1])
 
             def monitor_score():
@@ -97,7 +107,7 @@ class NeuralClassifier(DigitClassifier):
         for name in ("learning_rate", "time_budget"):
             if getattr(self, name) is not None:
                 check_positive(name, getattr(self, name))
-        check_in_range("validation_fraction", self.validation_fraction, 0, 1, kind=float)
+        check_fraction("validation_fraction", self.validation_fraction)
         if self.random_state is not None:
             check_in_range("random_state", self.random_state, 0, 2**32 - 1)
         check_in_range("verbose", self.verbose, 0, 2)
@@ -122,10 +132,20 @@ class NeuralClassifier(DigitClassifier):
         """``(X_fit, y_fit, X_val, y_val)`` with pixels scaled to [0, 1]."""
         return holdout_split(scaled(X), y, self.validation_fraction)
 
+    def _compile(self):
+        """Build the fitted network's forward passes (at the end of fit, and on loading and
+        unpickling), so that predict changes nothing on the estimator."""
+
     def __getstate__(self):
-        # not the compiled forward passes (functions cannot be pickled): predict rebuilds them
+        # not the compiled forward passes (functions cannot be pickled): they are rebuilt
         return {key: value for key, value in super().__getstate__().items()
                 if key not in ("_forward", "_numpy_forward")}
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if hasattr(self, "classes_"):
+            self.import_backend()
+            self._compile()
 
     # Saving, used by mnistbench.classifiers.persistence: plain fitted values go to JSON and .npy
     # (no pickle), the network to the subclass's _save_weights format.
@@ -137,12 +157,40 @@ class NeuralClassifier(DigitClassifier):
         return [CLASSES_FILE, FITTED_FILE, *self._save_weights(directory)]
 
     def _load_network(self, directory):
+        self.import_backend()
         self.classes_ = np.load(directory / CLASSES_FILE, allow_pickle=False)
         fitted = json.loads((directory / FITTED_FILE).read_text())
         for name in FITTED_ATTRIBUTES:
             if name in fitted:
                 setattr(self, name, fitted[name])
         self._load_weights(directory)
+
+
+@contextlib.contextmanager
+def quiet_tensorflow_start():
+    """A block in which TensorFlow is first imported without printing its C++ start-up notices
+    (oneDNN, CUDA probing, CPU features) or later non-fatal C++ log lines.
+
+    It sets ``TF_CPP_MIN_LOG_LEVEL=3``; messages logged before TensorFlow initialises its
+    logging ignore that setting (TensorFlow issue 100442), so standard error is closed to them
+    while the block runs. A ``TF_CPP_MIN_LOG_LEVEL`` already set (by the user, or by the
+    command line's ``--verbose``) is left alone, and so is standard error.
+    """
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        yield
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def check_positive(name, value):

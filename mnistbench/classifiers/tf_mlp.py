@@ -100,11 +100,12 @@ class TFMLP(NeuralClassifier):
                 break
         self.history_ = log.close()
         self.weights_ = [w.numpy() for w in weights]
-        self._forward = None
+        self._compile()
+
+    def _compile(self):
+        self._forward = compiled_softmax(self.weights_)
 
     def _predict_proba(self, X):
-        if getattr(self, "_forward", None) is None:
-            self._forward = compiled_softmax(self.weights_)
         widest = max(W.shape[1] for W in self.weights_[0::2])
         # 8-bit pixels go into the graph as they are (a quarter of the bytes) and are scaled
         # there, by the same float32 operations as scaled()
@@ -118,7 +119,7 @@ class TFMLP(NeuralClassifier):
     def _load_weights(self, directory):
         with np.load(directory / WEIGHTS_FILE, allow_pickle=False) as arrays:
             self.weights_ = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
-        self._forward = None
+        self._compile()
 
 
 def forward(weights, x, dropout=0.0, rng=None):

@@ -35,8 +35,6 @@ class DecisionTree(DigitClassifier):
         return self.model_.predict_proba(X)
 
     def _predict(self, X):
-        if X.dtype != np.uint8:
-            return self.model_.predict(X)
-        # 8-bit pixels cannot be NaN or infinite: skip scikit-learn's finiteness check and go
-        # from each image's leaf straight to that leaf's class
-        return self.leaf_classes_[self.model_.tree_.apply(X.astype(np.float32))]
+        # the pixels are checked already (finite, 0-255): skip scikit-learn's second check and
+        # go from each image's leaf straight to that leaf's class
+        return self.leaf_classes_[self.model_.tree_.apply(np.asarray(X, dtype=np.float32))]

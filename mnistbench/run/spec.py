@@ -160,9 +160,9 @@ def expand_jobs(algos, dataset, seed=0, repeats=1, params=None, grid=None):
         axes = grid.get(name, {})
         for combination in itertools.product(*axes.values()):
             job_params = {**params.get(name, {}), **dict(zip(axes, combination))}
-            get_classifier(name, **job_params)  # checks names and values
             for job_seed in range(seed, seed + repeats):
                 spec = JobSpec(name, job_params, dataset, job_seed)
+                build_classifier(spec)  # checks names and values, the seed included
                 jobs.setdefault(spec.job_id, spec)
     return list(jobs.values())
 
@@ -184,4 +184,6 @@ def build_classifier(spec, verbose=False):
         extra["random_state"] = spec.seed
     if verbose and "verbose" in defaults and "verbose" not in spec.params:
         extra["verbose"] = 1
-    return classifier.set_params(**extra)
+    classifier.set_params(**extra)
+    classifier.check_params()  # again: set_params checks nothing
+    return classifier
