@@ -86,8 +86,9 @@ def test_a_tensorflow_run_prints_only_our_progress_lines(tmp_path):
                         "tf-softmax.epochs=1", "--out", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr
     lines = result.stderr.strip().splitlines()
-    assert lines[-1] == f"results written to {tmp_path / 'run'}" and lines[-2] == ""
-    assert all(re.fullmatch(r" *\d+\.\ds  \[tf-softmax-\w+\] .*", line) for line in lines[:-2]), (
+    assert lines[-2:] == [f"results written to {tmp_path / 'run'}",
+                          f"report: {tmp_path / 'run' / 'report.html'}"] and lines[-3] == ""
+    assert all(re.fullmatch(r" *\d+\.\ds  \[tf-softmax-\w+\] .*", line) for line in lines[:-3]), (
         result.stderr)
 
 
