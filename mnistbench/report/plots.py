@@ -184,7 +184,7 @@ def trade_offs(table):
         axis.set_xlabel(name)
         axis.set_ylabel("test accuracy %")
         axis.grid(alpha=0.3, which="both")
-        axis.legend(fontsize=8, loc="lower right")
+        axis.legend(fontsize=8, loc="best")
     figure.suptitle("Accuracy against speed (bars: 95% intervals)", fontsize=10)
     return figure
 
