@@ -108,6 +108,10 @@ def test_report_holds_every_section_and_the_failed_jobs(digits_run):
     assert len(pairs) == 3 and set(pairs.columns) >= {"a", "b", "a_only", "b_only", "p_value",
                                                       "p_adjusted", "better", "significant"}
     assert len(pd.read_csv(digits_run / "pairs_by_seed.csv")) == 6
+    configurations = pd.read_csv(digits_run / "configurations.csv").set_index("configuration")
+    assert configurations.loc["tree", "seeds"] == 2 and configurations.loc["boom", "failed"] == 2
+    assert {"accuracy_sd", "accuracy_half", "fit_s_sd", "latency_p50_ms_half"} <= set(
+        configurations.columns)
 
 
 def test_a_run_of_failed_jobs_or_other_data_still_gets_its_report(tmp_path, monkeypatch):

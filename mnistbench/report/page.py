@@ -1,6 +1,8 @@
 """A run's report, built from its folder alone: ``report.html`` (one self-contained file, images
 embedded), ``report.md`` with the same content and ``figures/*.png`` beside it, and the
-significance tables ``pairs.csv`` and ``pairs_by_seed.csv``.
+significance tables ``pairs.csv`` and ``pairs_by_seed.csv``, and ``configurations.csv``: one
+row per configuration with the mean, standard deviation and 95% half-width over seeds of
+accuracy, macro F1, fit time and p50 latency, and the Wilson interval of the accuracy.
 
 The test images themselves are not part of a run: the image plots load the run's dataset by
 name and use it only if its checksum is the one the run recorded.
@@ -85,6 +87,7 @@ def write_report(run_dir):
     summary = with_intervals(run.summary)
     table = aggregate(run.summary)
     pairs, by_seed = pairwise_mcnemar(run.summary, run.predictions)
+    write_atomic(run.directory / "configurations.csv", table.to_csv(index=False))
     write_atomic(run.directory / "pairs.csv", pairs.to_csv(index=False))
     write_atomic(run.directory / "pairs_by_seed.csv", by_seed.to_csv(index=False))
     data, missing = run_dataset(run)
