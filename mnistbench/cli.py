@@ -17,7 +17,7 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-SUBCOMMANDS = ("run", "report", "compare", "list")
+SUBCOMMANDS = ("run", "report", "compare", "list", "serve")
 
 
 def build_parser():
@@ -30,7 +30,8 @@ def build_parser():
                     "report.",
         epilog="Other sub-commands: 'mnistbench report RUN_DIR' (re)writes a run's report, "
                "'mnistbench compare RUN_A RUN_B' compares two runs, 'mnistbench list' lists the "
-               "algorithms; each has its own --help.")
+               "algorithms, 'mnistbench serve' opens a page to draw digits on; each has its own "
+               "--help.")
     parser.add_argument("--algos", help="comma-separated algorithm names, or 'all' (default: "
                                         "knn,tree)")
     parser.add_argument("--dataset", help="one of mnist, fashion, digits (default: mnist)")
@@ -90,6 +91,21 @@ def build_list_parser():
                                                              "parameters, defaults and presets.")
 
 
+def build_serve_parser():
+    parser = OneLineParser(prog="mnistbench serve",
+                           description="A local web page to draw a digit on: every model's "
+                                       "digit, probabilities and latency as you draw, and the "
+                                       "JSON API behind it (POST /predict, documented at /docs).")
+    models = parser.add_mutually_exclusive_group()
+    models.add_argument("--models", metavar="DIR",
+                        help="serve the models saved in DIR (by 'mnistbench run --save-models')")
+    models.add_argument("--run", metavar="RUN_DIR", help="serve the models that run saved")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: 127.0.0.1, this machine only)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    return parser
+
+
 def parse_assignment(text, option="--set"):
     """``"knn.k=1,3,5"`` -> ``("knn", "k", [1, 3, 5])``; values are Python literals, split at the
     commas outside brackets and quotes, so ``"(1,3),(5,7)"`` is two tuples."""
@@ -138,7 +154,8 @@ def main(argv=None):
     command = argv.pop(0) if argv and argv[0] in SUBCOMMANDS else "run"
     parser, handler = {"run": (build_parser, run), "report": (build_report_parser, report),
                        "compare": (build_compare_parser, compare),
-                       "list": (build_list_parser, list_algorithms)}[command]
+                       "list": (build_list_parser, list_algorithms),
+                       "serve": (build_serve_parser, serve)}[command]
     args = parser().parse_args(argv)
     try:
         return handler(args)
@@ -170,6 +187,38 @@ def compare(args):
     if worse:
         print(f"significantly worse in {args.run_b}: {', '.join(worse)}", file=sys.stderr)
     return 1 if worse and args.fail_if_worse else 0
+
+
+def serve(args):
+    import socket
+
+    from mnistbench.app import models
+
+    try:
+        sock = socket.create_server((args.host, args.port))
+    except OSError as exc:
+        raise ParameterError(f"cannot listen on {args.host}:{args.port} ({exc.strerror}); "
+                             "choose another --port") from None
+    with sock:
+        if args.models:
+            served = models.saved_models(args.models)
+        elif args.run:
+            served = models.run_models(args.run)
+        else:
+            started = time.perf_counter()
+            print(f"no --models or --run given: training {', '.join(models.FAST)} on MNIST "
+                  "first (a minute or a few)", file=sys.stderr, flush=True)
+            served = models.trained_models(progress=lambda line: print(
+                f"{time.perf_counter() - started:7.1f}s  {line}", file=sys.stderr, flush=True))
+        import uvicorn
+
+        from mnistbench.app.server import create_app
+
+        print(f"serving {', '.join(served)} on http://{args.host}:{args.port}/ (API: "
+              f"http://{args.host}:{args.port}/docs); Ctrl-C stops", file=sys.stderr, flush=True)
+        config = uvicorn.Config(create_app(served), limit_concurrency=32, log_level="warning")
+        uvicorn.Server(config).run(sockets=[sock])
+    return 0
 
 
 def run(args):

@@ -1,0 +1,47 @@
+"""The models the server answers with: loaded once from saved-model folders, or trained here."""
+
+from pathlib import Path
+
+from mnistbench.classifiers.persistence import MANIFEST, load_model
+from mnistbench.errors import DataError
+
+# trained when no saved models are given: the quick ones (about a minute on MNIST, 16 cores)
+FAST = ("knn", "tree", "mlp", "tf-mlp", "cnn")
+
+
+def saved_models(directory):
+    """Every model saved under ``directory`` (as ``--save-models`` writes them, one sub-folder
+    per job, or one saved model itself), as a dict of folder name -> model, each loaded once."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(f"no saved models at {directory}: it is not a folder")
+    folders = [directory] if (directory / MANIFEST).is_file() else sorted(
+        folder for folder in directory.iterdir() if (folder / MANIFEST).is_file())
+    if not folders:
+        raise DataError(f"{directory} holds no saved model (no sub-folder with {MANIFEST}); "
+                        "save some with 'mnistbench run --save-models DIR'")
+    return {folder.name: load_model(folder) for folder in folders}
+
+
+def run_models(run_dir):
+    """The models a run saved (its ``--save-models`` folder, read from its ``run.json``)."""
+    from mnistbench.run.store import read_info
+
+    folder = read_info(run_dir).get("request", {}).get("save_models")
+    if not folder:
+        raise DataError(f"the run in {run_dir} saved no models; run it with --save-models DIR, "
+                        "or serve saved models with --models DIR")
+    return saved_models(folder)
+
+
+def trained_models(names=FAST, progress=print):
+    """The adapters ``names`` with their defaults, trained on MNIST's training set."""
+    from mnistbench.classifiers.registry import get_classifier
+    from mnistbench.datasets import load_dataset
+
+    data = load_dataset("mnist")
+    models = {}
+    for name in names:
+        progress(f"training {name} on MNIST's {len(data.X_train):,} training images")
+        models[name] = get_classifier(name).fit(data.X_train, data.y_train)
+    return models
