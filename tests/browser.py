@@ -1,7 +1,10 @@
-"""Open a report in headless Chromium (Debian's, driven by Playwright): which images failed to
-load, what the console said, and a full-page screenshot.
+"""Headless Chromium (Debian's, driven by Playwright) on our pages: a report (which images failed
+to load, what the console said, a full-page screenshot), and the draw-a-digit page (a "7" drawn
+with the mouse, each model's answer, a screenshot).
 
-Also a script: ``python tests/browser.py REPORT_HTML SCREENSHOT_PNG``.
+Also a script: ``python tests/browser.py REPORT_HTML SCREENSHOT_PNG``, or
+``python tests/browser.py http://127.0.0.1:8000/ SCREENSHOT_PNG`` for a running
+``mnistbench serve``.
 """
 
 import shutil
@@ -41,7 +44,47 @@ def open_report(html_path, screenshot_path):
     return images, broken, errors
 
 
-if __name__ == "__main__":
+# a "7" in canvas pixels, as strokes of points
+SEVEN = [[(70, 60), (210, 60), (180, 120), (150, 180), (125, 240)]]
+
+
+def draw_digit(url, screenshot, strokes=SEVEN):
+    """Draw ``strokes`` (lists of canvas points) on the ``mnistbench serve`` page at ``url``, wait
+    for the answer to the last one and screenshot the page; return ``({model: digit shown},
+    console errors)``."""
+    from playwright.sync_api import sync_playwright
+
+    errors = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 560})
+            page.on("console", lambda message: errors.append(message.text)
+                    if message.type == "error" else None)
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(url, wait_until="load")
+            box = page.locator("#pad").bounding_box()
+            for points in strokes:
+                page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+                page.mouse.down()
+                for x, y in points[1:]:
+                    page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
+                page.mouse.up()
+            page.wait_for_function("document.body.dataset.state === 'answered'")
+            digits = page.eval_on_selector_all(
+                ".model", "cards => cards.map(c => [c.dataset.model, "
+                          "c.querySelector('.digit').textContent])")
+            page.screenshot(path=str(screenshot))
+        finally:
+            browser.close()
+    return dict(digits), errors
+
+
+if __name__ == "__main__" and sys.argv[1].startswith("http"):
+    answers, errors = draw_digit(*sys.argv[1:3])
+    print(f"answers: {answers}, console errors: {errors}")
+    sys.exit(1 if errors else 0)
+elif __name__ == "__main__":
     images, broken, errors = open_report(*sys.argv[1:3])
     print(f"{images} images, {len(broken)} not loaded {broken}, console errors: {errors}")
     sys.exit(1 if broken or errors else 0)

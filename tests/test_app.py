@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser import FLAGS, chromium
+from browser import chromium, draw_digit
 from mnistbench.app.preprocess import mnist_digit, png_grey_levels
 from mnistbench.classifiers.persistence import save_model
 from mnistbench.classifiers.registry import get_classifier
@@ -224,47 +224,12 @@ def server(models, tmp_path):
         process.wait(timeout=30)
 
 
-def draw_and_read(url, screenshot, strokes):
-    """Draw ``strokes`` (lists of canvas points) on the page at ``url``; return each model's
-    digit as shown, and the console errors."""
-    from playwright.sync_api import sync_playwright
-
-    errors = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium(), args=FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1000, "height": 560})
-            page.on("console", lambda message: errors.append(message.text)
-                    if message.type == "error" else None)
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(url, wait_until="load")
-            box = page.locator("#pad").bounding_box()
-            for points in strokes:
-                page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
-                page.mouse.down()
-                for x, y in points[1:]:
-                    page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
-                page.mouse.up()
-            page.wait_for_function("document.querySelectorAll('.model .digit').length >= 2")
-            page.wait_for_timeout(500)  # the last stroke's answer
-            digits = page.eval_on_selector_all(
-                ".model", "cards => cards.map(c => [c.dataset.model, "
-                          "c.querySelector('.digit').textContent])")
-            page.screenshot(path=str(screenshot))
-        finally:
-            browser.close()
-    return dict(digits), errors
-
-
-SEVEN = [[(70, 60), (210, 60), (180, 120), (150, 180), (125, 240)]]
-
-
 def test_a_digit_drawn_in_a_real_browser_is_answered_by_every_model(server, tmp_path):
     if chromium() is None:
         if os.environ.get("MNISTBENCH_REQUIRE_BROWSER"):
             pytest.fail("chromium is not installed (apt-get install chromium)")
         pytest.skip("chromium is not installed")
-    digits, errors = draw_and_read(server, tmp_path / "page.png", SEVEN)
+    digits, errors = draw_digit(server, tmp_path / "page.png")
     assert set(digits) == {"knn", "tree"} and all(d.isdigit() for d in digits.values())
     assert digits["knn"] == "7" and errors == []
     assert (tmp_path / "page.png").stat().st_size > 10_000
