@@ -58,7 +58,7 @@ def draw_digit(url, screenshot, strokes=SEVEN):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium(), args=FLAGS)
         try:
-            page = browser.new_page(viewport={"width": 1000, "height": 560})
+            page = browser.new_page(viewport={"width": 1280, "height": 600})
             page.on("console", lambda message: errors.append(message.text)
                     if message.type == "error" else None)
             page.on("pageerror", lambda error: errors.append(str(error)))
@@ -74,7 +74,7 @@ def draw_digit(url, screenshot, strokes=SEVEN):
             digits = page.eval_on_selector_all(
                 ".model", "cards => cards.map(c => [c.dataset.model, "
                           "c.querySelector('.digit').textContent])")
-            page.screenshot(path=str(screenshot))
+            page.screenshot(path=str(screenshot), full_page=True)
         finally:
             browser.close()
     return dict(digits), errors
