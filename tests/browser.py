@@ -48,10 +48,10 @@ def open_report(html_path, screenshot_path):
 SEVEN = [[(70, 60), (210, 60), (180, 120), (150, 180), (125, 240)]]
 
 
-def draw_digit(url, screenshot, strokes=SEVEN):
-    """Draw ``strokes`` (lists of canvas points) on the ``mnistbench serve`` page at ``url``, wait
-    for the answer to the last one and screenshot the page; return ``({model: digit shown},
-    console errors)``."""
+def draw_digit(url, screenshot, strokes=SEVEN, buttons=()):
+    """Draw ``strokes`` (lists of canvas points) on the ``mnistbench serve`` page at ``url``, then
+    click ``buttons`` (element ids, e.g. ``"rotate"``), each time waiting for the answer; screenshot
+    the page and return ``({model: digit shown}, console errors)``."""
     from playwright.sync_api import sync_playwright
 
     errors = []
@@ -71,6 +71,9 @@ def draw_digit(url, screenshot, strokes=SEVEN):
                     page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
                 page.mouse.up()
             page.wait_for_function("document.body.dataset.state === 'answered'")
+            for button in buttons:
+                page.click(f"#{button}")
+                page.wait_for_function("document.body.dataset.state === 'answered'")
             digits = page.eval_on_selector_all(
                 ".model", "cards => cards.map(c => [c.dataset.model, "
                           "c.querySelector('.digit').textContent])")
