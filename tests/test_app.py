@@ -15,9 +15,12 @@ import pytest
 from PIL import Image
 
 from browser import chromium, draw_digit
+from mnistbench.app.models import run_models
 from mnistbench.app.preprocess import mnist_digit, png_grey_levels
 from mnistbench.classifiers.persistence import save_model
 from mnistbench.classifiers.registry import get_classifier
+from mnistbench.errors import DataError
+from mnistbench.run.runner import run_benchmark
 
 fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -145,6 +148,8 @@ BAD = {
     "not base64": dict(json={"image": "%%% not base64 %%%"}),
     "not a PNG": dict(json={"image": base64.b64encode(b"GIF89a" + bytes(100)).decode()}),
     "not a PNG data URL": dict(json={"image": "data:image/gif;base64,R0lGODlh"}),
+    "truncated PNG": dict(json={"image": png_base64(
+        np.random.default_rng(0).integers(0, 256, (60, 60)))[:400]}),
     "over 1 MB": dict(json={"image": [[0] * 1000] * 600}),
     "deeply nested": dict(content=b'{"image": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
                           headers={"Content-Type": "application/json"}),
@@ -188,6 +193,14 @@ def free_port():
 def mnistbench(*args, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "mnistbench", *args], stderr=subprocess.PIPE,
                             text=True, **kwargs)
+
+
+def test_models_of_a_run_and_a_run_without_models(tmp_path):
+    run_benchmark("tree", dataset="digits", out=tmp_path / "run", save_models=tmp_path / "saved")
+    assert [name.split("-")[0] for name in run_models(tmp_path / "run")] == ["tree"]
+    run_benchmark("tree", dataset="digits", out=tmp_path / "bare")
+    with pytest.raises(DataError, match="saved no models"):
+        run_models(tmp_path / "bare")
 
 
 def test_serve_refuses_a_folder_without_models_and_a_port_in_use(tmp_path, models):

@@ -69,16 +69,20 @@ def png_grey_levels(data):
     ValueError
         If ``data`` is not a PNG image or has more than ``MAX_PIXELS`` pixels.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
+    # whatever the bytes, a file Pillow cannot open or decode is not an image we can use
     try:
-        with Image.open(io.BytesIO(data), formats=["PNG"]) as png:
-            if png.width * png.height > MAX_PIXELS:
-                raise ValueError(f"the PNG is {png.width}x{png.height}; at most "
-                                 f"{MAX_PIXELS:,} pixels are accepted")
-            rgba = np.asarray(png.convert("RGBA"), dtype=np.float32)
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        png = Image.open(io.BytesIO(data), formats=["PNG"])
+    except Exception as exc:
         raise ValueError("the image is not a readable PNG file") from exc
+    if png.width * png.height > MAX_PIXELS:
+        raise ValueError(f"the PNG is {png.width}x{png.height}; at most {MAX_PIXELS:,} pixels "
+                         "are accepted")
+    try:
+        rgba = np.asarray(png.convert("RGBA"), dtype=np.float32)
+    except Exception as exc:
+        raise ValueError("the PNG file is damaged and cannot be decoded") from exc
     if rgba[..., 3].min() < 255:
         return rgba[..., 3]
     grey = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)

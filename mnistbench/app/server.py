@@ -118,7 +118,8 @@ def parse_image(body):
     try:
         array = np.array(image)
     except ValueError:
-        raise BadRequest('"image" rows must all have the same length', 422) from None
+        raise BadRequest('"image" must be a 2-D array: rows of grey levels, all the same length',
+                         422) from None
     if array.ndim != 2 or min(array.shape) < 1:
         raise BadRequest(f'"image" must be a 2-D array (rows of grey levels); got shape '
                          f'{array.shape}', 422)
