@@ -190,15 +190,19 @@ def compare(args):
 
 
 def serve(args):
+    import errno
     import socket
 
     from mnistbench.app import models
 
+    if not 0 < args.port < 65536:
+        raise ParameterError(f"--port must be from 1 to 65535; got {args.port}")
     try:
         sock = socket.create_server((args.host, args.port))
     except OSError as exc:
-        raise ParameterError(f"cannot listen on {args.host}:{args.port} ({exc.strerror}); "
-                             "choose another --port") from None
+        reason = "the port is in use; choose another --port" if exc.errno == errno.EADDRINUSE \
+            else exc.strerror
+        raise ParameterError(f"cannot listen on {args.host}:{args.port}: {reason}") from None
     with sock:
         if args.models:
             served = models.saved_models(args.models)
