@@ -63,10 +63,11 @@ def create_app(models):
     @app.post("/predict", response_model=PredictResponse,
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": PredictRequest.model_json_schema()}}}},
-              responses={400: {"description": "not JSON, or not the documented shape"},
+              responses={400: {"description": "not JSON, or a Content-Length that is no number"},
                          413: {"description": f"body over {MAX_BODY:,} bytes"},
                          415: {"description": "content type other than application/json"},
-                         422: {"description": "wrong shape, values out of range, not an image"}})
+                         422: {"description": "not the documented shape, a value out of "
+                                              "range, not a PNG"}})
     async def predict(request: Request):
         """The 28x28 image the models see, and each model's digit, probabilities and latency."""
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
