@@ -7,6 +7,7 @@ Also a script: ``python tests/browser.py REPORT_HTML SCREENSHOT_PNG``, or
 ``mnistbench serve``.
 """
 
+import contextlib
 import shutil
 import sys
 from pathlib import Path
@@ -21,26 +22,33 @@ def chromium():
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def open_report(html_path, screenshot_path):
-    """Load ``html_path`` from a file:// URL; return ``(images, broken, errors)``: how many
-    images the page has, the alt texts of those that did not load, and the console errors."""
+@contextlib.contextmanager
+def browser_page(width, height):
+    """A page in headless Chromium, and the list its console errors are collected in."""
     from playwright.sync_api import sync_playwright
 
     errors = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium(), args=FLAGS)
         try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page = browser.new_page(viewport={"width": width, "height": height})
             page.on("console", lambda message: errors.append(message.text)
                     if message.type == "error" else None)
             page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(Path(html_path).resolve().as_uri(), wait_until="load")
-            images = page.evaluate("document.images.length")
-            broken = page.evaluate("Array.from(document.images).filter("
-                                   "i => !i.complete || i.naturalWidth === 0).map(i => i.alt)")
-            page.screenshot(path=str(screenshot_path), full_page=True)
+            yield page, errors
         finally:
             browser.close()
+
+
+def open_report(html_path, screenshot_path):
+    """Load ``html_path`` from a file:// URL; return ``(images, broken, errors)``: how many
+    images the page has, the alt texts of those that did not load, and the console errors."""
+    with browser_page(1200, 900) as (page, errors):
+        page.goto(Path(html_path).resolve().as_uri(), wait_until="load")
+        images = page.evaluate("document.images.length")
+        broken = page.evaluate("Array.from(document.images).filter("
+                               "i => !i.complete || i.naturalWidth === 0).map(i => i.alt)")
+        page.screenshot(path=str(screenshot_path), full_page=True)
     return images, broken, errors
 
 
@@ -52,34 +60,23 @@ def draw_digit(url, screenshot, strokes=SEVEN, buttons=()):
     """Draw ``strokes`` (lists of canvas points) on the ``mnistbench serve`` page at ``url``, then
     click ``buttons`` (element ids, e.g. ``"rotate"``), each time waiting for the answer; screenshot
     the page and return ``({model: digit shown}, console errors)``."""
-    from playwright.sync_api import sync_playwright
-
-    errors = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium(), args=FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 600})
-            page.on("console", lambda message: errors.append(message.text)
-                    if message.type == "error" else None)
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(url, wait_until="load")
-            box = page.locator("#pad").bounding_box()
-            for points in strokes:
-                page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
-                page.mouse.down()
-                for x, y in points[1:]:
-                    page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
-                page.mouse.up()
+    with browser_page(1280, 600) as (page, errors):
+        page.goto(url, wait_until="load")
+        box = page.locator("#pad").bounding_box()
+        for points in strokes:
+            page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+            page.mouse.down()
+            for x, y in points[1:]:
+                page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
+            page.mouse.up()
+        page.wait_for_function("document.body.dataset.state === 'answered'")
+        for button in buttons:
+            page.click(f"#{button}")
             page.wait_for_function("document.body.dataset.state === 'answered'")
-            for button in buttons:
-                page.click(f"#{button}")
-                page.wait_for_function("document.body.dataset.state === 'answered'")
-            digits = page.eval_on_selector_all(
-                ".model", "cards => cards.map(c => [c.dataset.model, "
-                          "c.querySelector('.digit').textContent])")
-            page.screenshot(path=str(screenshot), full_page=True)
-        finally:
-            browser.close()
+        digits = page.eval_on_selector_all(
+            ".model", "cards => cards.map(c => [c.dataset.model, "
+                      "c.querySelector('.digit').textContent])")
+        page.screenshot(path=str(screenshot), full_page=True)
     return dict(digits), errors
 
 
