@@ -46,6 +46,16 @@ def build_parser():
     parser.add_argument("--grid", action="append", default=[], metavar="ALGO.PARAM=V1,V2,...",
                         help="one job per value, e.g. tree.max_depth=10,20,None (a tuple is "
                              "written \"(1,3)\"; several --grid options give the cross product)")
+    parser.add_argument("--shifts", metavar="NAMES",
+                        help="also evaluate every fitted model, without refitting, on shifted "
+                             "copies of the test set: a comma list of transforms (see "
+                             "'mnistbench list'), 'all', mixed-NAME (clean + shifted), mnist-c "
+                             "or mnist-c/CORRUPTION (MNIST-C files in --data-dir)")
+    parser.add_argument("--target-accuracy", type=float, metavar="A",
+                        help="choose a confidence threshold reaching accuracy A on the answered "
+                             "images, e.g. 0.995: jobs fit without the last 10%% of the training "
+                             "set and choose it there; selective.csv gives what it yields on each "
+                             "test condition")
     parser.add_argument("--out", help="folder for the run's files "
                                       "(default: results/runs/<UTC time>_<dataset>)")
     parser.add_argument("--resume", metavar="RUN_DIR",
@@ -88,7 +98,9 @@ def build_compare_parser():
 
 def build_list_parser():
     return OneLineParser(prog="mnistbench list", description="List the algorithms with their "
-                                                             "parameters, defaults and presets.")
+                                                             "parameters, defaults and presets, "
+                                                             "and the image transforms (for "
+                                                             "--shifts and augment=).")
 
 
 def build_serve_parser():
@@ -166,9 +178,10 @@ def main(argv=None):
 
 def list_algorithms(args=None):
     from mnistbench.classifiers import registry
-    from mnistbench.report.console import algorithm_list
+    from mnistbench.report.console import algorithm_list, transform_list
 
     print(algorithm_list({name: registry.get_class(name) for name in registry.ALGORITHMS}))
+    print(f"\n{transform_list()}")
     return 0
 
 
@@ -239,9 +252,10 @@ def run(args):
         grid.setdefault(algorithm, {})[param] = values
     options = {"algos": args.algos, "dataset": args.dataset, "data_dir": args.data_dir,
                "seed": args.seed, "repeats": args.repeats, "params": params, "grid": grid,
-               "save_models": args.save_models}
+               "save_models": args.save_models, "shifts": args.shifts,
+               "target_accuracy": args.target_accuracy}
 
-    from mnistbench.report.console import summary_table
+    from mnistbench.report.console import shift_summary, summary_table
     from mnistbench.run.runner import resume_benchmark, run_benchmark
     from mnistbench.run.store import default_run_dir
 
@@ -268,6 +282,9 @@ def run(args):
               f"--resume {out}", file=sys.stderr)
         return 130
     print(summary_table(summary))
+    shifts = shift_summary(out)
+    if shifts:
+        print(f"\n{shifts}")
     print(f"\nresults written to {out}", file=sys.stderr)
     if not args.no_report:
         from mnistbench.report.page import write_report

@@ -14,6 +14,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from mnistbench.datasets import holdout_split
+from mnistbench.datasets.transforms import augmented, parse_transforms
 from mnistbench.errors import ParameterError
 
 PIXEL_RULE = "pixels must be grey levels in [0, 255] or intensities in [0, 1]"
@@ -36,12 +38,22 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     the inputs scikit-learn's own validation refuses (empty, sparse, complex, strings).
 
     Adapters that select hyper-parameters do it inside ``fit`` on a holdout of the training
-    data (:func:`mnistbench.datasets.holdout_split`), record what they chose in
-    ``chosen_params_`` and, when they sweep, one dict per setting in ``sweep_``.
-    ``resolved_params_`` holds every setting the fit used (a preset's values included).
+    data (:meth:`_holdout`), record what they chose in ``chosen_params_`` and, when they sweep,
+    one dict per setting in ``sweep_``. ``resolved_params_`` holds every setting the fit used (a
+    preset's values included).
+
+    Every adapter takes ``augment``, a comma list of transform names from
+    :mod:`mnistbench.datasets.transforms` (or ``"none"``): the training set becomes the original
+    images plus one transformed copy per name, seeded by ``random_state``. An adapter with a
+    validation holdout transforms only the images it trains on, and keeps the holdout as it
+    is unless its ``augment_holdout`` is true. ``n_fit_images_`` is the number of images the
+    fit trained on, copies included.
     """
 
     BACKEND_MODULES = ()  # heavy libraries fit imports, e.g. ("tensorflow",)
+    # True for adapters whose _fit splits off a holdout with _holdout (which augments the rest):
+    # they take augment_holdout, and fit leaves the augmenting to them
+    HOLDOUT = False
 
     def import_backend(self):
         """Import the libraries ``fit`` needs now, so that a timed ``fit`` leaves them out."""
@@ -52,9 +64,17 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     def check_params(self):
         """Raise :class:`~mnistbench.errors.ParameterError` if a parameter value is invalid."""
 
+    def check_all_params(self):
+        """:meth:`check_params`, and the ``augment`` names every adapter shares."""
+        parse_transforms(getattr(self, "augment", "none"), "augmentation")
+        if self.HOLDOUT and not isinstance(self.augment_holdout, (bool, np.bool_)):
+            raise ParameterError(f"augment_holdout must be True or False, got "
+                                 f"{self.augment_holdout!r}")
+        self.check_params()
+
     def fit(self, X, y):
         """Fit to images ``X`` and labels ``y``; returns ``self``."""
-        self.check_params()
+        self.check_all_params()
         before = self.__dict__.copy()
         try:
             X, y = validate_data(self, as_rows(X), y, dtype="numeric")
@@ -66,6 +86,8 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
                                  f"holds 1 class ({self.classes_[0]!r})")
             self.resolved_params_ = self.get_params()  # adapters with presets add theirs
             self.import_backend()
+            if not self.HOLDOUT:  # else _fit augments what it trains on
+                X, y_index = self._augmented(X, y_index)
             self._fit(X, y_index)
         except BaseException:
             # no half-fitted state: the estimator is as it was before this fit
@@ -91,6 +113,23 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         from mnistbench.classifiers.persistence import save_model
 
         return save_model(self, path)
+
+    def _augmented(self, X, y):
+        """``X, y`` followed by the copies ``augment`` asks for (see the class docstring)."""
+        X, y = augmented(X, y, getattr(self, "augment", "none"),
+                         seed=getattr(self, "random_state", None) or 0)
+        self.n_fit_images_ = len(X)
+        return X, y
+
+    def _holdout(self, X, y):
+        """``(X_fit, y_fit, X_val, y_val)``: the last ``validation_fraction`` of the training
+        set held out (:func:`~mnistbench.datasets.holdout_split`), the rest augmented."""
+        X_fit, y_fit, X_val, y_val = holdout_split(X, y, self.validation_fraction)
+        X_fit, y_fit = self._augmented(X_fit, y_fit)
+        if self.augment_holdout:  # seeded apart from the training copies
+            X_val, y_val = augmented(X_val, y_val, self.augment,
+                                     seed=(getattr(self, "random_state", None) or 0) + 1000)
+        return X_fit, y_fit, X_val, y_val
 
     def _predict(self, X):
         """Class indices for flat ``X``; override when there is a faster path than this."""

@@ -25,7 +25,7 @@ PRESETS = {
                        "peaking at 6e-3, 3 epochs of batch 128, bfloat16 where the CPU has it "
                        "(~99.3%)",
         "architecture": "fast", "optimizer": "adam", "learning_rate": 6e-3,
-        "schedule": "one-cycle", "epochs": 3, "batch_size": 128, "augment": False,
+        "schedule": "one-cycle", "epochs": 3, "batch_size": 128, "distort": False,
         "precision": "auto"},
     "best": {
         "description": "a strided seven-convolution net with batch norm (Deotte's Kaggle "
@@ -34,13 +34,13 @@ PRESETS = {
                        "has it; ends with the weights of the best validation loss (99.60% "
                        "measured in 18.4 minutes on 2 CPU cores)",
         "architecture": "strided", "optimizer": "adam", "learning_rate": 3e-3,
-        "schedule": "one-cycle", "epochs": 32, "batch_size": 128, "augment": True,
+        "schedule": "one-cycle", "epochs": 32, "batch_size": 128, "distort": True,
         "precision": "auto", "restore_best": True},
     "small": {
         "description": "the keras.io MNIST convnet: conv32-pool-conv64-pool-dropout 0.5-dense, "
                        "Adam 1e-3, 15 epochs of batch 128 (~99.2%)",
         "architecture": "small", "optimizer": "adam", "learning_rate": 1e-3,
-        "schedule": "constant", "epochs": 15, "batch_size": 128, "augment": False,
+        "schedule": "constant", "epochs": 15, "batch_size": 128, "distort": False,
         "precision": "float32"},
     "deep": {
         "description": "seven 3x3/5x5 convolutions with batch norm, dense 128, dropout 0.4 "
@@ -48,7 +48,7 @@ PRESETS = {
                        "shear/zoom augmentation, early stopping, up to 200 epochs of batch 256 "
                        "(reported 99.64%)",
         "architecture": "deep", "optimizer": "rmsprop", "learning_rate": 1e-3,
-        "schedule": "plateau", "epochs": 200, "batch_size": 256, "augment": True,
+        "schedule": "plateau", "epochs": 200, "batch_size": 256, "distort": True,
         "precision": "float32", "restore_best": True},
 }
 
@@ -60,13 +60,16 @@ class CNN(NeuralClassifier):
     BACKEND_MODULES = ("tensorflow", "keras")
 
     def __init__(self, preset="fast", epochs=None, batch_size=None, learning_rate=None,
-                 time_budget=None, validation_fraction=0.1, random_state=None, verbose=0):
+                 time_budget=None, validation_fraction=0.1, augment="none",
+                 augment_holdout=False, random_state=None, verbose=0):
         self.preset = preset
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.time_budget = time_budget
         self.validation_fraction = validation_fraction
+        self.augment = augment
+        self.augment_holdout = augment_holdout
         self.random_state = random_state
         self.verbose = verbose
 
@@ -83,14 +86,15 @@ class CNN(NeuralClassifier):
 
         settings = self._settings()
         shape = image_shape(X.shape[1])
-        X_fit, y_fit, X_val, y_val = self._holdout(X.reshape(-1, *shape, 1), y)
+        X_fit, y_fit, X_val, y_val = self._holdout(X, y)
+        X_fit, X_val = X_fit.reshape(-1, *shape, 1), X_val.reshape(-1, *shape, 1)
         if self.random_state is not None:  # Keras draws layer seeds from the global ones
             keras.utils.set_random_seed(self.random_state)
         batches = tf.data.Dataset.from_tensor_slices((X_fit, y_fit)).shuffle(
             len(X_fit), seed=self.random_state).batch(settings["batch_size"])
-        if settings["augment"]:
-            augment = augmentation(self.random_state)
-            batches = batches.map(lambda images, labels: (augment(images, training=True), labels),
+        if settings["distort"]:
+            distort = distortion(self.random_state)
+            batches = batches.map(lambda images, labels: (distort(images, training=True), labels),
                                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         steps = settings["epochs"] * math.ceil(len(X_fit) / settings["batch_size"])
         self.chosen_params_["precision"] = dtype_policy(settings["precision"])
@@ -225,7 +229,7 @@ def deep_layers():
                     layers.Dropout(0.4)]
 
 
-def augmentation(seed):
+def distortion(seed):
     """Random rotation (10 degrees), shifts (10%), shear (0.1) and zoom (10%); no flips."""
     import keras
     from keras import layers

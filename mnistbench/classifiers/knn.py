@@ -3,7 +3,6 @@
 import numpy as np
 
 from mnistbench.classifiers.base import DigitClassifier, check_fraction, check_in_range
-from mnistbench.datasets import holdout_split
 from mnistbench.errors import ParameterError
 
 BLOCK_ROWS = 512  # queries per block: 512 x 60,000 float32 distances = 123 MB
@@ -26,6 +25,9 @@ class KNN(DigitClassifier):
         larger than the images left after the holdout is not scored.
     validation_fraction : float
         Share of the training data held out for the sweep.
+    augment, augment_holdout
+        Training-set augmentation (see :class:`~mnistbench.classifiers.base.DigitClassifier`);
+        the final index holds the augmented copies of the whole training set.
 
     Notes
     -----
@@ -39,9 +41,14 @@ class KNN(DigitClassifier):
     ``X_test @ X_train.T``, which has to write all 600 million distances to memory.
     """
 
-    def __init__(self, k=(1, 3, 5, 7, 9, 11, 13, 15), validation_fraction=0.1):
+    HOLDOUT = True
+
+    def __init__(self, k=(1, 3, 5, 7, 9, 11, 13, 15), validation_fraction=0.1, augment="none",
+                 augment_holdout=False):
         self.k = k
         self.validation_fraction = validation_fraction
+        self.augment = augment
+        self.augment_holdout = augment_holdout
 
     def check_params(self):
         ks = np.atleast_1d(self.k)
@@ -59,10 +66,10 @@ class KNN(DigitClassifier):
         self.k_ = max(self.sweep_, key=lambda row: row["val_accuracy"])["k"] if self.sweep_ \
             else ks[0]
         self.chosen_params_ = {"k": self.k_}
-        self.index_ = Index(X, y)
+        self.index_ = Index(*self._augmented(X, y))
 
     def _sweep(self, X, y, ks):
-        X_fit, y_fit, X_val, y_val = holdout_split(X, y, self.validation_fraction)
+        X_fit, y_fit, X_val, y_val = self._holdout(X, y)
         if ks[0] > len(X_fit):
             raise ParameterError(f"k={ks[0]} exceeds the {len(X_fit)} images left after the "
                                  "validation holdout")

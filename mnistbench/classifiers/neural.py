@@ -17,7 +17,6 @@ import numpy as np
 
 from mnistbench.classifiers.base import (DigitClassifier, check_choice, check_fraction,
                                          check_in_range)
-from mnistbench.datasets import holdout_split
 from mnistbench.errors import ParameterError
 
 FITTED_FILE = "fitted.json"
@@ -44,6 +43,9 @@ class NeuralClassifier(DigitClassifier):
     validation_fraction : float
         Share of the training data, taken from its end, held out for validation metrics and
         early stopping.
+    augment, augment_holdout
+        Training-set augmentation and whether the holdout gets it too (see
+        :class:`~mnistbench.classifiers.base.DigitClassifier`).
     random_state : int, optional
         Seed; the same seed gives the same predictions on the same machine.
     verbose : int
@@ -52,6 +54,7 @@ class NeuralClassifier(DigitClassifier):
 
     PRESETS = {}
     BACKEND_MODULES = ("tensorflow",)
+    HOLDOUT = True
 
     def import_backend(self):
         """Import TensorFlow (and Keras) now, without their start-up notices on standard error
@@ -130,7 +133,8 @@ class NeuralClassifier(DigitClassifier):
 
     def _holdout(self, X, y):
         """``(X_fit, y_fit, X_val, y_val)`` with pixels scaled to [0, 1]."""
-        return holdout_split(scaled(X), y, self.validation_fraction)
+        X_fit, y_fit, X_val, y_val = super()._holdout(X, y)
+        return scaled(X_fit), y_fit, scaled(X_val), y_val
 
     def _compile(self):
         """Build the fitted network's forward passes (at the end of fit, and on loading and

@@ -51,5 +51,5 @@ def get_classifier(name, **params):
         raise ParameterError(f"unknown parameter{'s' if len(unknown) > 1 else ''} "
                              f"{', '.join(unknown)} for '{name}'; valid: {', '.join(defaults)}")
     classifier = cls(**params)
-    classifier.check_params()
+    classifier.check_all_params()
     return classifier

@@ -40,13 +40,16 @@ class TFMLP(NeuralClassifier):
     PRESETS = PRESETS
 
     def __init__(self, preset="dense-256-128", epochs=None, batch_size=None, learning_rate=None,
-                 time_budget=None, validation_fraction=0.1, random_state=None, verbose=0):
+                 time_budget=None, validation_fraction=0.1, augment="none",
+                 augment_holdout=False, random_state=None, verbose=0):
         self.preset = preset
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.time_budget = time_budget
         self.validation_fraction = validation_fraction
+        self.augment = augment
+        self.augment_holdout = augment_holdout
         self.random_state = random_state
         self.verbose = verbose
 

@@ -26,8 +26,10 @@ class TFSoftmax(TFMLP):
     PRESETS = PRESETS
 
     def __init__(self, preset="fast", epochs=None, batch_size=None, learning_rate=None,
-                 time_budget=None, validation_fraction=0.1, random_state=None, verbose=0):
+                 time_budget=None, validation_fraction=0.1, augment="none",
+                 augment_holdout=False, random_state=None, verbose=0):
         super().__init__(preset=preset, epochs=epochs, batch_size=batch_size,
                          learning_rate=learning_rate, time_budget=time_budget,
-                         validation_fraction=validation_fraction, random_state=random_state,
+                         validation_fraction=validation_fraction, augment=augment,
+                         augment_holdout=augment_holdout, random_state=random_state,
                          verbose=verbose)

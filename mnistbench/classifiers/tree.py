@@ -9,10 +9,12 @@ from mnistbench.classifiers.base import DigitClassifier, check_choice, check_in_
 class DecisionTree(DigitClassifier):
     """CART decision tree on raw pixels, seeded by ``random_state``."""
 
-    def __init__(self, criterion="gini", max_depth=None, min_samples_leaf=1, random_state=None):
+    def __init__(self, criterion="gini", max_depth=None, min_samples_leaf=1, augment="none",
+                 random_state=None):
         self.criterion = criterion
         self.max_depth = max_depth
         self.min_samples_leaf = min_samples_leaf
+        self.augment = augment
         self.random_state = random_state
 
     def check_params(self):

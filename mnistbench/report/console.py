@@ -1,10 +1,12 @@
-"""Human-readable views of results: the comparison table and the algorithm list."""
+"""Human-readable views of results: the comparison tables and the algorithm and transform lists."""
 
 import json
 
 from tabulate import tabulate
 
+from mnistbench.analysis.shifts import shift_matrix
 from mnistbench.analysis.statistics import aggregate, with_intervals
+from mnistbench.datasets.transforms import TRANSFORMS
 from mnistbench.run.spec import decode_value
 
 METRICS = ["accuracy", "95% interval", "precision", "recall", "F1", "fit s", "predict s",
@@ -83,3 +85,25 @@ def algorithm_list(classes):
             lines.append(f"{'':<12}preset={preset}{mark}: {settings['description']}")
         blocks.append("\n".join(lines))
     return "\n".join(blocks)
+
+
+def shift_summary(run_dir, tablefmt="github"):
+    """Accuracy (%) of each configuration under each condition, mean over seeds, when the run
+    evaluated any condition besides the clean test set; else an empty string."""
+    from mnistbench.run.store import load_run
+
+    run = load_run(run_dir)
+    matrix = shift_matrix(run.summary, run.shifts)
+    if matrix.shape[1] < 2:
+        return ""
+    return tabulate((100 * matrix).round(2).reset_index(), headers="keys", tablefmt=tablefmt,
+                    showindex=False, floatfmt=".2f")
+
+
+def transform_list():
+    """The image transforms: their names (for ``--shifts`` and ``augment=``) and what each
+    does."""
+    lines = ["transforms (--shifts NAME,... and --set ALGO.augment=NAME,...; 'all' is every "
+             "one; mixed-NAME is the clean test set plus its shifted copy):"]
+    lines += [f"  {name:<12}{transform.description}" for name, transform in TRANSFORMS.items()]
+    return "\n".join(lines)

@@ -1,7 +1,8 @@
 """The benchmark runner: a run is a list of jobs, each a plain function from its spec to a result.
 
 A job fits its model once (timed), then evaluates the fitted model under named conditions (the
-clean test set is ``test``), keeping every image's predicted label and class probabilities. Jobs
+clean test set is ``test``; shifted copies of it, see :mod:`mnistbench.run.conditions`), keeping
+every image's predicted label and class probabilities. Jobs
 execute through joblib and return their results; only this process writes the run's folder
 (:class:`~mnistbench.run.store.RunStore`), one job at a time, as each finishes. A job that
 raises becomes a row with ``status="error"`` rather than ending the run, and a run that stopped
@@ -18,8 +19,12 @@ import numpy as np
 import pandas as pd
 
 from mnistbench.analysis.metrics import condition_tables, latency_percentiles
+from mnistbench.analysis.shifts import CLEAN, selective_table, shift_table
+from mnistbench.classifiers.base import DigitClassifier
 from mnistbench.datasets import load_dataset
+from mnistbench.datasets.transforms import parse_transforms
 from mnistbench.errors import DataError, ParameterError
+from mnistbench.run.conditions import condition_sets, parse_shifts
 from mnistbench.run.environment import environment, installed_versions, utc_now
 from mnistbench.run.spec import (JobSpec, algorithm_list, build_classifier, decode_params,
                                  decode_value, encode_params, encode_value, expand_jobs,
@@ -44,7 +49,8 @@ class JobResult:
 
 
 def run_benchmark(algos, dataset="mnist", data_dir=None, seed=0, params=None, out=None,
-                  save_models=None, n_jobs=1, progress=None, repeats=1, grid=None):
+                  save_models=None, n_jobs=1, progress=None, repeats=1, grid=None, shifts=None,
+                  target_accuracy=None):
     """Benchmark ``algos`` on ``dataset`` and write the run's folder.
 
     Parameters
@@ -74,6 +80,16 @@ def run_benchmark(algos, dataset="mnist", data_dir=None, seed=0, params=None, ou
     grid : dict, optional
         ``{algorithm: {parameter: [value, ...]}}``: one job per value (the cross product over
         an algorithm's parameters).
+    shifts : str or list of str, optional
+        Conditions besides the clean test set every fitted model is evaluated on, without
+        refitting: transform names, ``"all"``, ``mixed-<transform>``, ``mnist-c`` or
+        ``mnist-c/<corruption>`` (see :mod:`mnistbench.run.conditions`). Each gets a row per job
+        in ``shifts.csv``.
+    target_accuracy : float, optional
+        Choose a selective-prediction threshold for this accuracy on the answered images:
+        every job then fits without the last 10% of the training set, on which the threshold
+        is chosen; ``selective.csv`` gives the coverage and accuracy it yields under each
+        condition.
 
     Returns
     -------
@@ -83,7 +99,9 @@ def run_benchmark(algos, dataset="mnist", data_dir=None, seed=0, params=None, ou
     """
     request = {"algos": algorithm_list(algos), "dataset": dataset, "data_dir": data_dir,
                "seed": seed, "repeats": repeats, "params": params or {}, "grid": grid or {},
-               "save_models": save_models}
+               "save_models": save_models,
+               "shifts": parse_shifts(shifts, dataset, data_dir),
+               "target_accuracy": check_target_accuracy(target_accuracy)}
     jobs = expand_request(request)
     data = load_dataset(dataset, data_dir)  # fail on missing or corrupt data before any job
     store = RunStore.create(out or default_run_dir(dataset), {
@@ -134,7 +152,7 @@ def expand_request(request):
     """The jobs a request names, checked."""
     return expand_jobs(request["algos"], request["dataset"], seed=request["seed"],
                        repeats=request["repeats"], params=request["params"],
-                       grid=request["grid"])
+                       grid=request["grid"], holdout=request["target_accuracy"] is not None)
 
 
 def merge_request(request, changes):
@@ -146,6 +164,14 @@ def merge_request(request, changes):
     if "dataset" in changes and changes["dataset"] != request["dataset"]:
         raise ParameterError(f"this run is on {request['dataset']}; a run holds one dataset, so "
                              f"start a new run for {changes['dataset']}")
+    if "shifts" in changes:
+        changes["shifts"] = parse_shifts(changes["shifts"], request["dataset"],
+                                         changes.get("data_dir", request["data_dir"]))
+    for key, what in (("shifts", "conditions"), ("target_accuracy", "target accuracy")):
+        if key in changes and changes[key] != request[key]:
+            raise ParameterError(f"this run's finished jobs were evaluated with {what} "
+                                 f"{request[key] or 'none'}; start a new run for "
+                                 f"{changes[key] or 'none'}")
     merged = {**request, **changes}
     if "algos" in changes:
         merged["algos"] = list(dict.fromkeys(request["algos"] + algorithm_list(changes["algos"])))
@@ -167,6 +193,8 @@ def encode_request(request):
 
 def decode_request(encoded):
     """Inverse of :func:`encode_request`."""
+    # runs recorded before shifts and selective prediction existed had neither
+    encoded = {"shifts": [], "target_accuracy": None, **encoded}
     return {**encoded, "params": {name: decode_params(values)
                                   for name, values in encoded["params"].items()},
             "grid": {name: {param: [decode_value(text) for text in values]
@@ -187,8 +215,7 @@ def execute(store, jobs, request, n_jobs=1, progress=None):
     try:
         store.begin(jobs, environment())
         results = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            joblib.delayed(run_job)(spec, data_dir=request["data_dir"],
-                                    save_models=request["save_models"], progress=progress)
+            joblib.delayed(run_job)(spec, progress=progress, **job_options(request))
             for spec in todo)
         for result in results:
             store.write_job(result)
@@ -199,21 +226,42 @@ def execute(store, jobs, request, n_jobs=1, progress=None):
     return summary
 
 
-def evaluation_conditions(data):
-    """The named (images, labels) a fitted model is evaluated on; the clean test set is
-    ``test``."""
-    return {"test": (data.X_test, data.y_test)}
+def check_target_accuracy(value):
+    """``value`` if it is None or an accuracy in (0, 1), else raise ParameterError."""
+    if value is not None and not (isinstance(value, (int, float)) and 0 < value < 1):
+        raise ParameterError(f"the target accuracy must be a number between 0 and 1, both "
+                             f"excluded, got {value!r}")
+    return value
 
 
-def run_job(spec, data_dir=None, save_models=None, progress=None):
+def job_options(request):
+    """The keyword arguments of :func:`run_job` that come from the run's request."""
+    return {"data_dir": request["data_dir"], "save_models": request["save_models"],
+            "shifts": request["shifts"], "target_accuracy": request["target_accuracy"]}
+
+
+def predict_and_proba(classifier, images):
+    """``(labels, probabilities)``; one pass for mnistbench adapters, whose ``predict`` is the
+    arg-max of ``predict_proba`` by contract."""
+    probabilities = classifier.predict_proba(images)
+    if isinstance(classifier, DigitClassifier):
+        return classifier.classes_[np.argmax(probabilities, axis=1)], probabilities
+    return classifier.predict(images), probabilities
+
+
+def run_job(spec, data_dir=None, save_models=None, progress=None, shifts=(),
+            target_accuracy=None):
     """Fit, evaluate and time one job; return its :class:`JobResult`.
 
     ``fit_s`` is the wall time of ``fit`` less what the adapter spent only on logging
     (``log_seconds_``); ``predict_s`` is one batch ``predict`` of the test set after a warm-up
-    along the same path; the per-image outputs under each condition come from ``predict`` (the
-    labels) and ``predict_proba`` (the probabilities; confidence is their maximum). Any exception
-    raised by the adapter is caught and reported in the summary row (``status="error"``,
-    ``error``), so one failing job never ends the run.
+    along the same path; the per-image outputs under each condition (``test``, the ``shifts``
+    and, for a spec with a holdout, ``holdout``: see :mod:`mnistbench.run.conditions`) come from
+    ``predict`` (the labels) and ``predict_proba`` (the probabilities; confidence is their
+    maximum). Its ``shifts`` and ``selective`` tables hold a row per condition, the latter with
+    the threshold chosen on the holdout for ``target_accuracy`` if given. Any exception raised
+    by the adapter is caught and reported in the summary row (``status="error"``, ``error``),
+    so one failing job never ends the run.
     """
     say = progress or (lambda line: None)
     tag = f"[{spec.job_id}]"
@@ -223,26 +271,39 @@ def run_job(spec, data_dir=None, save_models=None, progress=None):
     result = JobResult(spec, record)
     try:
         data = load_dataset(spec.dataset, data_dir)
-        record.update(dataset_checksum=data.checksum, n_train=len(data.X_train),
+        X_fit, y_fit, conditions = condition_sets(data, shifts, data_dir, spec.holdout)
+        record.update(dataset_checksum=data.checksum, n_train=len(X_fit),
                       n_test=len(data.X_test))
         # progress bars only on a terminal: in a log file they are walls of carriage returns
         classifier = build_classifier(spec, verbose=progress is not None and sys.stderr.isatty())
         classifier.import_backend()  # a framework's import time is not training time
-        say(f"{tag} fitting on {len(data.X_train):,} images (seed {spec.seed})")
-        _, seconds = timed(classifier.fit, data.X_train, data.y_train)
+        say(f"{tag} fitting on {len(X_fit):,} images (seed {spec.seed})")
+        _, seconds = timed(classifier.fit, X_fit, y_fit)
         record["fit_s"] = seconds - getattr(classifier, "log_seconds_", 0.0)
-        say(f"{tag} fitted in {record['fit_s']:.1f} s; evaluating")
+        record["n_fit_images"] = getattr(classifier, "n_fit_images_", len(X_fit))
+        record["augment"] = ",".join(parse_transforms(
+            classifier.get_params().get("augment", "none"))) or "none"
+        say(f"{tag} fitted in {record['fit_s']:.1f} s; evaluating"
+            + (f" on {len(conditions)} conditions" if len(conditions) > 1 else ""))
         classifier.predict(data.X_test[:WARMUP_ROWS])
         outputs, predict_seconds = {}, {}
-        for condition, (images, labels) in evaluation_conditions(data).items():
-            predicted, predict_seconds[condition] = timed(classifier.predict, images)
-            outputs[condition] = (labels, predicted, classifier.predict_proba(images))
-        record["predict_s"] = predict_seconds["test"]
+        for condition, (images, labels) in conditions.items():
+            if condition == CLEAN:
+                predicted, predict_seconds[condition] = timed(classifier.predict, images)
+                outputs[condition] = (labels, predicted, classifier.predict_proba(images))
+            else:
+                (predicted, probabilities), predict_seconds[condition] = timed(
+                    predict_and_proba, classifier, images)
+                outputs[condition] = (labels, predicted, probabilities)
+        record["predict_s"] = predict_seconds[CLEAN]
         record["images_per_s"] = len(data.X_test) / record["predict_s"]
         latencies = single_image_latencies(classifier.predict, data.X_test)
         record.update(latency_percentiles(latencies), latency_calls=len(latencies))
         summaries, result.tables = condition_tables(outputs, np.arange(len(data.class_names)))
-        record.update(summaries["test"], status="ok",
+        result.tables["shifts"] = shift_table(summaries, {
+            condition: len(labels) for condition, (labels, _, _) in outputs.items()})
+        result.tables["selective"] = selective_table(outputs, target_accuracy)
+        record.update(summaries[CLEAN], status="ok",
                       resolved=json.dumps(to_builtin(getattr(classifier, "resolved_params_", {}))),
                       chosen=json.dumps(to_builtin(getattr(classifier, "chosen_params_", {}))))
         result.probabilities = {condition: np.asarray(probabilities, dtype=np.float32)

@@ -1,8 +1,8 @@
 """Job specs: what one benchmark job is, its stable id, and how a request (algorithms, a grid of
 parameter values, repeats over seeds) expands into jobs.
 
-A job is (algorithm, parameters, dataset, seed, training transform). Its ``job_id`` is the
-algorithm's name and a hash of that content, so the same job has the same id on every
+A job is (algorithm, parameters, dataset, seed, training transform, holdout). Its ``job_id`` is
+the algorithm's name and a hash of that content, so the same job has the same id on every
 machine, and a resumed or extended run can tell which jobs it already holds.
 """
 
@@ -37,6 +37,10 @@ class JobSpec:
         Passed as ``random_state`` to adapters that have one.
     transform : str
         Transform applied to the training images; ``"none"`` for the original set.
+        (Augmentation, which adds transformed copies, is the adapters' ``augment``.)
+    holdout : bool
+        Whether the fit leaves out the last 10% of the training set, evaluated as the
+        ``holdout`` condition (for choosing a selective-prediction threshold).
     """
 
     algorithm: str
@@ -44,26 +48,29 @@ class JobSpec:
     dataset: str = "mnist"
     seed: int = 0
     transform: str = NO_TRANSFORM
+    holdout: bool = False
 
     @property
     def job_id(self):
         """``<algorithm>-<10 hex digits>``: a hash of the spec, the same on every machine."""
-        content = json.dumps({"algorithm": self.algorithm, "params": encode_params(self.params),
-                              "dataset": self.dataset, "seed": self.seed,
-                              "transform": self.transform}, sort_keys=True)
-        return f"{self.algorithm}-{hashlib.sha256(content.encode()).hexdigest()[:10]}"
+        content = {"algorithm": self.algorithm, "params": encode_params(self.params),
+                   "dataset": self.dataset, "seed": self.seed, "transform": self.transform}
+        if self.holdout:  # only when set, so the ids of jobs without one stay what they were
+            content["holdout"] = True
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+        return f"{self.algorithm}-{digest[:10]}"
 
     def to_dict(self):
         """The spec as JSON-ready values (parameters as Python literals), with its id."""
         return {"job_id": self.job_id, "algorithm": self.algorithm,
                 "params": encode_params(self.params), "dataset": self.dataset,
-                "seed": self.seed, "transform": self.transform}
+                "seed": self.seed, "transform": self.transform, "holdout": self.holdout}
 
     @classmethod
     def from_dict(cls, record):
         """Inverse of :meth:`to_dict`."""
         return cls(record["algorithm"], decode_params(record["params"]), record["dataset"],
-                   record["seed"], record["transform"])
+                   record["seed"], record["transform"], record.get("holdout", False))
 
 
 def encode_params(params):
@@ -115,7 +122,7 @@ def algorithm_list(algos):
     return list(dict.fromkeys(algos))  # a name given twice runs once
 
 
-def expand_jobs(algos, dataset, seed=0, repeats=1, params=None, grid=None):
+def expand_jobs(algos, dataset, seed=0, repeats=1, params=None, grid=None, holdout=False):
     """Expand a request into checked :class:`JobSpec` s, in the order they run.
 
     Parameters
@@ -131,6 +138,9 @@ def expand_jobs(algos, dataset, seed=0, repeats=1, params=None, grid=None):
     grid : dict, optional
         ``{algorithm: {parameter: [value, ...]}}``: one job per value, the cross product over
         an algorithm's parameters (``--grid``).
+    holdout : bool
+        Every job leaves the last 10% of the training set out of its fit (see
+        :class:`JobSpec`).
 
     Every name and value is checked here, so a typo fails in a second instead of after an hour
     of training.
@@ -161,7 +171,7 @@ def expand_jobs(algos, dataset, seed=0, repeats=1, params=None, grid=None):
         for combination in itertools.product(*axes.values()):
             job_params = {**params.get(name, {}), **dict(zip(axes, combination))}
             for job_seed in range(seed, seed + repeats):
-                spec = JobSpec(name, job_params, dataset, job_seed)
+                spec = JobSpec(name, job_params, dataset, job_seed, holdout=holdout)
                 build_classifier(spec)  # checks names and values, the seed included
                 jobs.setdefault(spec.job_id, spec)
     return list(jobs.values())
@@ -185,5 +195,5 @@ def build_classifier(spec, verbose=False):
     if verbose and "verbose" in defaults and "verbose" not in spec.params:
         extra["verbose"] = 1
     classifier.set_params(**extra)
-    classifier.check_params()  # again: set_params checks nothing
+    classifier.check_all_params()  # again: set_params checks nothing
     return classifier

@@ -9,6 +9,7 @@ derived from them.
       jobs/<job_id>/    one finished job: job.json (its spec and summary row), its long tables
                         as CSV, probabilities.npz (one N x classes array per condition)
       summary.csv  per_class.csv  confusion.csv  predictions.csv  sweep.csv  history.csv
+      shifts.csv  selective.csv
                         every finished job's rows, rebuilt from jobs/ whenever one finishes
 
 A job is written into ``jobs/.partial-<job_id>/`` and renamed into place, and every run-level
@@ -46,12 +47,13 @@ HEARTBEAT_S = 10
 STALE_HEARTBEATS = 6  # a run from another host with no heartbeat for a minute is dead
 SUMMARY_COLUMNS = [
     "job_id", "algorithm", "params", "resolved", "chosen", "seed", "dataset", "transform",
-    "dataset_checksum", "n_train", "n_test", "status", "error", "accuracy", "precision_macro",
+    "augment", "dataset_checksum", "n_train", "n_fit_images", "n_test", "status", "error", "accuracy", "precision_macro",
     "recall_macro", "f1_macro", "mean_confidence", "fit_s", "predict_s", "images_per_s",
     "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_calls", "versions",
     "started_at", "ended_at",
 ]
-LONG_TABLES = ("per_class", "confusion", "predictions", "sweep", "history")
+LONG_TABLES = ("per_class", "confusion", "predictions", "sweep", "history", "shifts",
+               "selective")
 TABLES = ("summary",) + LONG_TABLES
 
 
@@ -349,7 +351,7 @@ class Run:
     directory : pathlib.Path
     info : dict
         ``run.json``: the request, its jobs, versions, machine, status.
-    summary, per_class, confusion, predictions, sweep, history : pandas.DataFrame
+    summary, per_class, confusion, predictions, sweep, history, shifts, selective : DataFrame
         The run's tables, built from its job folders (the same rows as its CSV files).
     job_ids : list of str
         The finished jobs (``ok`` or ``error``), in the order the run lists them.
