@@ -15,6 +15,9 @@ _API = {
     "load_run": "mnistbench.run.store",
     "resume_benchmark": "mnistbench.run.runner",
     "run_benchmark": "mnistbench.run.runner",
+    "SelectiveClassifier": "mnistbench.analysis.selective",
+    "predict_or_refuse": "mnistbench.analysis.selective",
+    "apply_transform": "mnistbench.datasets.transforms",
 }
 
 __all__ = sorted(_API)

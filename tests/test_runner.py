@@ -39,7 +39,8 @@ def test_run_writes_tidy_files_and_per_image_outputs(tmp_path, digits):
     assert summary["latency_calls"].min() >= 100
     assert json.loads(summary.loc[0, "params"]) == {"k": "(1, 3)"}
     assert json.loads(summary.loc[1, "resolved"]) == {
-        "criterion": "gini", "max_depth": None, "min_samples_leaf": 1, "random_state": 3}
+        "criterion": "gini", "max_depth": None, "min_samples_leaf": 1, "augment": "none",
+        "random_state": 3}
     on_disk = pd.read_csv(tmp_path / "summary.csv")
     assert on_disk["job_id"].tolist() == summary["job_id"].tolist()
     assert on_disk["accuracy"].tolist() == pytest.approx(summary["accuracy"].tolist())

@@ -88,7 +88,7 @@ def _affine(matrix):
     return transform
 
 
-SHEAR = 0.3  # horizontal shear: a pixel moves 0.3 px sideways per row from the centre
+SHEAR = 0.3  # horizontal shear: a row moves 0.3 px left per row below the centre (italics)
 SCALE = 0.75  # the digit shrinks to three quarters of its size about the centre
 
 TRANSFORMS = {transform.name: transform for transform in (
@@ -112,7 +112,8 @@ TRANSFORMS = {transform.name: transform for transform in (
     Transform("thick", "strokes thickened: grey-scale dilation, 3x3 cross", _dilate),
     Transform("thin", "strokes thinned: grey-scale erosion, 3x3 cross", _erode),
     Transform("blur", "Gaussian blur, sigma 1 pixel", _blur),
-    Transform("shear", f"sheared horizontally by {SHEAR} about the centre (bilinear)",
+    Transform("shear", f"sheared horizontally by {SHEAR} about the centre, leaning right like "
+              "italics (bilinear)",
               _affine([[1.0, 0.0], [SHEAR, 1.0]])),
     Transform("scale", f"shrunk to {SCALE:g} of its size about the centre (bilinear)",
               _affine(np.eye(2) / SCALE)),

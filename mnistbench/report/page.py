@@ -16,15 +16,20 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
+from mnistbench.analysis.selective import TARGETS, operating_points
+from mnistbench.analysis.shifts import CLEAN, HOLDOUT, shift_matrix
 from mnistbench.analysis.statistics import (ALPHA, aggregate, pairwise_mcnemar,
                                             with_intervals)
-from mnistbench.datasets import load_dataset
+from mnistbench.datasets import load_dataset, mnist_c
+from mnistbench.datasets.transforms import TRANSFORMS, apply_transform
 from mnistbench.errors import MnistbenchError
 from mnistbench.report import plots
+from mnistbench.run.conditions import MIXED, SHIFT_SEED
 from mnistbench.run.store import load_run, write_atomic
 
 FIGURES = "figures"
 HARD_EXAMPLES = 4
+SHIFT_EXAMPLES = 4
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;
 color:#222}table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{padding:3px 9px;
 border-bottom:1px solid #ddd;text-align:left}td.number{text-align:right}
@@ -120,6 +125,8 @@ def write_report(run_dir):
         report.figure(plots.per_class_f1(
             per_class.groupby(["configuration", "label"], sort=False, as_index=False)["f1"].mean(),
             class_names), "per-class-f1", "per-class F1 of every configuration")
+    shifts_section(report, run, summary, data)
+    selective_section(report, run, summary, picked)
     confusion_section(report, run, picked, class_names)
     if data is not None:
         mistakes_section(report, run, picked, data, class_names)
@@ -202,6 +209,116 @@ def pairs_section(report, pairs):
                 "each seed is tested on its own and a pair is significant only if it is for "
                 "every seed, in the same direction (the largest p-values are shown; pairs.csv "
                 "and pairs_by_seed.csv hold them all).", note=True)
+
+
+def shifts_section(report, run, summary, data):
+    matrix = shift_matrix(run.summary, run.shifts)
+    if matrix.shape[1] < 2:
+        return
+    report.heading("Robustness: shifted test sets")
+    if data is not None:
+        examples = shift_examples(run, data)
+        report.figure(plots.shift_examples(examples, min(SHIFT_EXAMPLES, len(data.X_test))),
+                      "shift-examples", "the same test images under each condition")
+    report.figure(plots.shift_heatmap(matrix), "shifts",
+                  "heatmap of accuracy by configuration and condition")
+    rows = [[condition, condition_description(condition)]
+            + [f"{100 * matrix.loc[label, condition]:.2f}" for label in matrix.index]
+            for condition in matrix.columns]
+    report.table(["condition", "what it is"] + list(matrix.index), rows)
+    report.text("Accuracy % (mean over seeds) of every fitted model, not refitted, on copies of "
+                "the test set; every model saw the same shifted images (seeded once for the "
+                "run). shifts.csv has each job's accuracy with its 95% Wilson interval, macro "
+                "F1, mean confidence and the drop from the clean test set.", note=True)
+
+
+def shift_examples(run, data):
+    """``{condition: the first images of the test set under it}``; MNIST-C corruptions that
+    cannot be read now, and the mixed sets (clean + shifted), are left out."""
+    clean = data.X_test[:SHIFT_EXAMPLES]
+    examples = {CLEAN: clean}
+    for condition in dict.fromkeys(run.shifts["condition"]):
+        if condition in TRANSFORMS:
+            examples[condition] = apply_transform(condition, clean, SHIFT_SEED)
+        elif condition.startswith(mnist_c.PREFIX + "/"):
+            try:
+                images, _ = mnist_c.load_corruption(condition.partition("/")[2],
+                                                    run.info["request"].get("data_dir"))
+            except MnistbenchError:
+                continue
+            examples[condition] = images[:SHIFT_EXAMPLES]
+    return examples
+
+
+def condition_description(condition):
+    if condition == CLEAN:
+        return "the clean test set"
+    if condition in TRANSFORMS:
+        return TRANSFORMS[condition].description
+    if condition.startswith(MIXED):
+        return f"the clean test set and its copy {condition.removeprefix(MIXED)}, together"
+    return "MNIST-C, published corruption"
+
+
+def selective_section(report, run, summary, picked):
+    if run.selective.empty or not picked:
+        return
+    selective = run.selective.merge(summary[["job_id", "configuration"]], on="job_id")
+    mean = selective.groupby(["configuration", "condition"], sort=False).mean(numeric_only=True)
+    report.heading("Selective prediction: answering only when confident")
+    conditions = list(dict.fromkeys(selective["condition"]))
+    shown = [CLEAN] + [c for c in ("rot180", "mixed-rot180") if c in conditions][:1]
+    if len(shown) == 1 and len(conditions) > 1:  # else the hardest shift
+        shifted = mean.drop(index=[CLEAN, HOLDOUT], level="condition", errors="ignore")
+        if not shifted.empty:
+            shown.append(shifted["accuracy"].groupby(level="condition").mean().idxmin())
+    curves, marks = {}, {}
+    for condition in shown:
+        curves[condition] = {}
+        for label, job_id in picked.items():
+            rows = run.predictions[(run.predictions["job_id"] == job_id)
+                                   & (run.predictions["condition"] == condition)]
+            if rows.empty:
+                continue
+            _, coverage, accuracy, _ = operating_points(rows["confidence"],
+                                                        rows["true"] == rows["predicted"])
+            curves[condition][label] = (coverage, accuracy)
+            chosen = selective[(selective["job_id"] == job_id)
+                               & (selective["condition"] == condition)]
+            if "coverage" in chosen and chosen["coverage"].notna().all() and len(chosen):
+                marks[condition, label] = (chosen["coverage"].iloc[0],
+                                           chosen["selective_accuracy"].iloc[0])
+    report.figure(plots.risk_coverage(curves, marks), "risk-coverage",
+                  "risk against coverage, one line per configuration")
+    labels = list(picked)
+    rows = [[label] + [f"{mean.loc[(label, CLEAN), column]:{spec}}" for column, spec in (
+        ("aurc", ".4f"), ("e_aurc", ".4f"), ("aurc_margin", ".4f"))]
+        + [f"{100 * mean.loc[(label, CLEAN), f'coverage_at_{target:g}']:.1f}"
+           for target in TARGETS] for label in labels]
+    report.table(["configuration", "AURC", "E-AURC", "AURC (margin)"]
+                 + [f"coverage % at {100 * target:g}% accuracy" for target in TARGETS], rows)
+    report.text("On the clean test set, mean over seeds. Confidence is the highest class "
+                "probability (AURC (margin): the gap between the two highest). AURC is the area "
+                "under the risk-coverage curve, E-AURC its excess over the best possible "
+                "ordering of the same answers; coverage at an accuracy is the largest share of "
+                "images answered with at least that accuracy, if the threshold were chosen on "
+                "the test set itself (an upper bound: see below). selective.csv has every job "
+                "and condition.", note=True)
+    if "threshold" not in selective or selective["threshold"].isna().all():
+        return
+    target = selective["target_accuracy"].dropna().iloc[0]
+    rows = [[condition] + [
+        f"{100 * mean.loc[(label, condition), 'coverage']:.1f} / "
+        + (f"{100 * accuracy:.2f}" if accuracy == accuracy else "—")
+        for label in labels
+        for accuracy in [mean.loc[(label, condition), "selective_accuracy"]]]
+        for condition in conditions]
+    report.table(["condition"] + [f"{label}: answered % / accuracy %" for label in labels], rows)
+    report.text(f"With a threshold chosen on the holdout (the last 10% of the training set, "
+                f"left out of every fit) for {100 * target:g}% accuracy on the answered images: "
+                "the share of each test condition answered and the accuracy on it. The holdout "
+                "row shows the choice itself; the others are what it actually gives.",
+                note=True)
 
 
 def confusion_section(report, run, picked, class_names):

@@ -242,3 +242,68 @@ def hard_examples(images, indices, true, probabilities, class_names):
                     "(green: the true class, its label in bold; red: a wrong answer)",
                     fontsize=10)
     return figure
+
+
+def shift_examples(examples, count=4):
+    """A column per condition, the same test images under each: ``examples`` maps a condition
+    name to its images (the clean ones first)."""
+    names = list(examples)
+    figure = Figure(figsize=(0.75 * len(names) + 0.4, 0.8 * count + 0.6), layout="constrained")
+    axes = figure.subplots(count, len(names), squeeze=False)
+    for column, name in enumerate(names):
+        for row in range(count):
+            show_image(axes[row, column], examples[name][row])
+        axes[0, column].set_title(name, fontsize=7, rotation=45 if len(name) > 7 else 0)
+    figure.suptitle("The same test images under each condition", fontsize=10)
+    return figure
+
+
+def shift_heatmap(matrix):
+    """Accuracy (%) of each configuration (rows) under each condition (columns), the number in
+    each cell, darker for lower."""
+    values = matrix.to_numpy() * 100
+    rows, columns = values.shape
+    figure = Figure(figsize=(1.0 + 0.62 * columns + 0.08 * max(map(len, matrix.index)),
+                             1.6 + 0.4 * rows), layout="constrained")
+    axes = figure.subplots()
+    image = axes.imshow(values, cmap="RdYlGn", vmin=0, vmax=100, aspect="auto")
+    for row in range(rows):
+        for column in range(columns):
+            if not np.isnan(values[row, column]):
+                axes.text(column, row, f"{values[row, column]:.1f}", ha="center", va="center",
+                          fontsize=7)
+    axes.set_xticks(range(columns), matrix.columns, fontsize=7, rotation=60, ha="right",
+                    rotation_mode="anchor")
+    axes.set_yticks(range(rows), matrix.index, fontsize=8)
+    figure.colorbar(image, ax=axes, label="accuracy %", shrink=0.8)
+    axes.set_title("Accuracy % under each condition (mean over seeds)", fontsize=10)
+    return figure
+
+
+def risk_coverage(curves, thresholds=None):
+    """Error rate on the answered images against the fraction answered, a panel per condition
+    and a line per configuration: ``curves`` maps a condition to ``{configuration: (coverage,
+    accuracy)}`` as :func:`~mnistbench.analysis.selective.operating_points` gives them;
+    ``thresholds`` maps (condition, configuration) to the (coverage, accuracy) the chosen
+    threshold gave, marked with a cross."""
+    figure = Figure(figsize=(5.2 * len(curves), 3.8), layout="constrained")
+    axes = figure.subplots(1, len(curves), squeeze=False)[0]
+    for axis, (condition, lines) in zip(axes, curves.items()):
+        for index, (label, (coverage, accuracy)) in enumerate(lines.items()):
+            color = f"C{index % 10}"
+            axis.step(np.r_[0, coverage] * 100, np.r_[1 - accuracy[0], 1 - accuracy] * 100,
+                      where="post", color=color, label=label)
+            point = (thresholds or {}).get((condition, label))
+            if point is not None and point[0] > 0:
+                axis.plot(point[0] * 100, (1 - point[1]) * 100, "x", color=color, ms=8, mew=2)
+        axis.set_ylim(bottom=0)
+        axis.set_xlim(0, 100)
+        axis.set_xlabel("coverage: % of images answered")
+        axis.set_ylabel("error % on the answered images")
+        axis.set_title(condition, fontsize=10)
+        axis.grid(alpha=0.3, which="both")
+        axis.legend(fontsize=7, loc="upper left")
+    figure.suptitle("Risk against coverage, as the confidence threshold falls"
+                    + (" (x: the threshold chosen on the holdout)" if thresholds else ""),
+                    fontsize=10)
+    return figure
