@@ -26,7 +26,7 @@ def mnistbench(*args, **kwargs):
     (["--algos", "knn", "--grid", "tree.max_depth=1,2"], "'tree', which is not among"),
     (["--algos", "knn", "--set", "knn.k=1", "--grid", "knn.k=1,3"], "knn.k is given by both"),
     (["--algos", "knn", "--set", "knn.k=zero"], "k must be an integer >= 1, got 'zero'"),
-    (["--algos", "knn", "--set", "knn.q=1"], "unknown parameter q for 'knn'; valid: k,"),
+    (["--algos", "knn", "--set", "knn.q=1"], "unknown parameter q for 'knn'; valid: augment,"),
     (["--algos", "knn", "--set", "knn.validation_fraction=0"],
      "validation_fraction must be between 0 and 1, both excluded, got 0"),
     (["--algos", "knn", "--set", "k=1"], "--set takes ALGO.PARAM=VALUE"),

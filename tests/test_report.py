@@ -95,15 +95,16 @@ def digits_run(tmp_path_factory):
 def test_report_holds_every_section_and_the_failed_jobs(digits_run):
     page = (digits_run / "report.html").read_text()
     for heading in ("Summary", "Significance", "Sample images", "Accuracy against speed",
-                    "Per-class F1", "Confusion matrices", "Most confident mistakes",
+                    "Per-class F1", "Selective prediction: answering only when confident",
+                    "Confusion matrices", "Most confident mistakes",
                     "Hard examples", "KNN: choosing k", "Training curves", "Jobs"):
         assert f"<h2>{heading}</h2>" in page
-    assert "src=\"figures/" not in page and page.count("data:image/png;base64,") == 12
+    assert "src=\"figures/" not in page and page.count("data:image/png;base64,") == 13
     assert "failed: RuntimeError: the model exploded" in page
     markdown = (digits_run / "report.md").read_text()
     linked = [line[line.index("(") + 1:-1] for line in markdown.splitlines()
               if line.startswith("![")]
-    assert len(linked) == 12 and all((digits_run / path).is_file() for path in linked)
+    assert len(linked) == 13 and all((digits_run / path).is_file() for path in linked)
     pairs = pd.read_csv(digits_run / "pairs.csv")
     assert len(pairs) == 3 and set(pairs.columns) >= {"a", "b", "a_only", "b_only", "p_value",
                                                       "p_adjusted", "better", "significant"}
@@ -132,7 +133,7 @@ def test_report_opens_in_a_real_browser(digits_run, tmp_path):
             pytest.fail("chromium is not installed (apt-get install chromium)")
         pytest.skip("chromium is not installed")
     images, broken, errors = open_report(digits_run / "report.html", tmp_path / "page.png")
-    assert images == 12 and broken == [] and errors == []
+    assert images == 13 and broken == [] and errors == []
     assert (tmp_path / "page.png").stat().st_size > 100_000
 
 

@@ -134,10 +134,11 @@ def expand_jobs(algos, dataset, seed=0, repeats=1, params=None, grid=None, holdo
     repeats : int
         Every job runs with seeds ``seed, seed + 1, ..., seed + repeats - 1``.
     params : dict, optional
-        ``{algorithm: {parameter: value}}``, one value each (``--set``).
+        ``{algorithm: {parameter: value}}``, one value each (``--set``); the algorithm ``"all"``
+        gives a value to every algorithm of the request (an algorithm's own value wins).
     grid : dict, optional
         ``{algorithm: {parameter: [value, ...]}}``: one job per value, the cross product over
-        an algorithm's parameters (``--grid``).
+        an algorithm's parameters (``--grid``); ``"all"`` as for ``params``.
     holdout : bool
         Every job leaves the last 10% of the training set out of its fit (see
         :class:`JobSpec`).
@@ -146,7 +147,7 @@ def expand_jobs(algos, dataset, seed=0, repeats=1, params=None, grid=None, holdo
     of training.
     """
     algos = algorithm_list(algos)
-    params, grid = params or {}, grid or {}
+    params, grid = for_each_algorithm(params or {}, algos), for_each_algorithm(grid or {}, algos)
     check_in_range_int("repeats", repeats, 1, MAX_SEED + 1)
     check_in_range_int("seed", seed, 0, MAX_SEED + 1 - repeats)
     for option, given in (("parameters", params), ("grid values", grid)):
@@ -175,6 +176,15 @@ def expand_jobs(algos, dataset, seed=0, repeats=1, params=None, grid=None, holdo
                 build_classifier(spec)  # checks names and values, the seed included
                 jobs.setdefault(spec.job_id, spec)
     return list(jobs.values())
+
+
+def for_each_algorithm(given, algos):
+    """``{"all": {...}, "knn": {...}}`` -> each of ``algos`` with the ``all`` values, under its
+    own."""
+    if "all" not in given:
+        return given
+    spread = {name: {**given["all"], **given.get(name, {})} for name in algos}
+    return {**{name: values for name, values in given.items() if name != "all"}, **spread}
 
 
 def check_in_range_int(name, value, low, high):
