@@ -179,3 +179,14 @@ def test_a_bad_augment_is_refused_before_fitting():
         get_classifier("tree", augment="spin")
     with pytest.raises(ParameterError, match="augment_holdout must be True or False"):
         get_classifier("knn", augment_holdout="yes")
+
+
+def test_a_model_pickled_before_augment_existed_loads_with_the_default(digits):
+    import pickle
+
+    tree = get_classifier("tree", max_depth=5, random_state=0)
+    tree.fit(digits.X_train, digits.y_train)
+    del tree.__dict__["augment"]  # as an object pickled by an older mnistbench
+    loaded = pickle.loads(pickle.dumps(tree))
+    assert loaded.get_params()["augment"] == "none"
+    np.testing.assert_array_equal(loaded.predict(digits.X_test), tree.predict(digits.X_test))

@@ -7,6 +7,7 @@ encoding and the fitted-state checks live here, once.
 """
 
 import importlib
+import inspect
 import sys
 
 import numpy as np
@@ -54,6 +55,9 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     # True for adapters whose _fit splits off a holdout with _holdout (which augments the rest):
     # they take augment_holdout, and fit leaves the augmenting to them
     HOLDOUT = False
+    # predict is the arg-max of predict_proba (an adapter's own _predict is only faster), so
+    # the runner gets both from one predict_proba; False for a wrapper whose predict differs
+    PREDICT_IS_ARGMAX = True
 
     def import_backend(self):
         """Import the libraries ``fit`` needs now, so that a timed ``fit`` leaves them out."""
@@ -145,6 +149,12 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
             return X.reshape(len(X), -1)
         X = validate_data(self, as_rows(X), dtype="numeric", reset=False)
         return grey_levels(X, type(self).__name__)
+
+    def __setstate__(self, state):
+        # a model pickled before a parameter existed (augment, say) gets its default
+        defaults = {name: parameter.default for name, parameter in
+                    inspect.signature(type(self).__init__).parameters.items() if name != "self"}
+        super().__setstate__({**defaults, **state})
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

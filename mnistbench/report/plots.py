@@ -253,7 +253,7 @@ def shift_examples(examples, count=4):
     for column, name in enumerate(names):
         for row in range(count):
             show_image(axes[row, column], examples[name][row])
-        axes[0, column].set_title(name, fontsize=7, rotation=45 if len(name) > 7 else 0)
+        axes[0, column].set_title(name, fontsize=6)
     figure.suptitle("The same test images under each condition", fontsize=10)
     return figure
 

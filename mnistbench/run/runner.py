@@ -20,7 +20,6 @@ import pandas as pd
 
 from mnistbench.analysis.metrics import condition_tables, latency_percentiles
 from mnistbench.analysis.shifts import CLEAN, selective_table, shift_table
-from mnistbench.classifiers.base import DigitClassifier
 from mnistbench.datasets import load_dataset
 from mnistbench.datasets.transforms import parse_transforms
 from mnistbench.errors import DataError, ParameterError
@@ -241,10 +240,10 @@ def job_options(request):
 
 
 def predict_and_proba(classifier, images):
-    """``(labels, probabilities)``; one pass for mnistbench adapters, whose ``predict`` is the
-    arg-max of ``predict_proba`` by contract."""
+    """``(labels, probabilities)``; one pass where ``predict`` is the arg-max of
+    ``predict_proba`` (every built-in adapter: ``PREDICT_IS_ARGMAX``)."""
     probabilities = classifier.predict_proba(images)
-    if isinstance(classifier, DigitClassifier):
+    if getattr(classifier, "PREDICT_IS_ARGMAX", False):
         return classifier.classes_[np.argmax(probabilities, axis=1)], probabilities
     return classifier.predict(images), probabilities
 
