@@ -49,8 +49,8 @@ SUMMARY_COLUMNS = [
     "job_id", "algorithm", "params", "resolved", "chosen", "seed", "dataset", "transform",
     "augment", "dataset_checksum", "n_train", "n_fit_images", "n_test", "status", "error",
     "accuracy", "precision_macro", "recall_macro", "f1_macro", "mean_confidence", "fit_s",
-    "predict_s", "images_per_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_calls", "versions",
-    "started_at", "ended_at",
+    "predict_s", "images_per_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
+    "latency_calls", "versions", "started_at", "ended_at",
 ]
 LONG_TABLES = ("per_class", "confusion", "predictions", "sweep", "history", "shifts",
                "selective")
