@@ -6,6 +6,7 @@ Each function returns a :class:`matplotlib.figure.Figure`; :func:`save` writes i
 import io
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
@@ -286,23 +287,28 @@ def risk_coverage(curves, thresholds=None):
     accuracy)}`` as :func:`~mnistbench.analysis.selective.operating_points` gives them;
     ``thresholds`` maps (condition, configuration) to the (coverage, accuracy) the chosen
     threshold gave, marked with a cross."""
-    figure = Figure(figsize=(5.2 * len(curves), 3.8), layout="constrained")
+    labels = list(dict.fromkeys(label for lines in curves.values() for label in lines))
+    palette = colormaps["tab10" if len(labels) <= 10 else "tab20"]
+    colors = {label: palette(index % palette.N) for index, label in enumerate(labels)}
+    figure = Figure(figsize=(5.2 * len(curves), 3.6 + 0.12 * len(labels)), layout="constrained")
     axes = figure.subplots(1, len(curves), squeeze=False)[0]
     for axis, (condition, lines) in zip(axes, curves.items()):
-        for index, (label, (coverage, accuracy)) in enumerate(lines.items()):
-            color = f"C{index % 10}"
+        for label, (coverage, accuracy) in lines.items():
             axis.step(np.r_[0, coverage] * 100, np.r_[1 - accuracy[0], 1 - accuracy] * 100,
-                      where="post", color=color, label=label)
+                      where="post", color=colors[label], label=label)
             point = (thresholds or {}).get((condition, label))
             if point is not None and point[0] > 0:
-                axis.plot(point[0] * 100, (1 - point[1]) * 100, "x", color=color, ms=8, mew=2)
+                axis.plot(point[0] * 100, (1 - point[1]) * 100, "x", color=colors[label], ms=8,
+                          mew=2)
         axis.set_ylim(bottom=0)
         axis.set_xlim(0, 100)
         axis.set_xlabel("coverage: % of images answered")
         axis.set_ylabel("error % on the answered images")
         axis.set_title(condition, fontsize=10)
         axis.grid(alpha=0.3, which="both")
-        axis.legend(fontsize=7, loc="upper left")
+    handles, names = axes[0].get_legend_handles_labels()
+    figure.legend(handles, names, loc="outside lower center", fontsize=7,
+                  ncol=min(len(labels), 4))
     figure.suptitle("Risk against coverage, as the confidence threshold falls"
                     + (" (x: the threshold chosen on the holdout)" if thresholds else ""),
                     fontsize=10)

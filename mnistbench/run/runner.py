@@ -2,8 +2,8 @@
 
 A job fits its model once (timed), then evaluates the fitted model under named conditions (the
 clean test set is ``test``; shifted copies of it, see :mod:`mnistbench.run.conditions`), keeping
-every image's predicted label and class probabilities. Jobs
-execute through joblib and return their results; only this process writes the run's folder
+every image's predicted label and class probabilities. Jobs execute through joblib and return
+their results; only this process writes the run's folder
 (:class:`~mnistbench.run.store.RunStore`), one job at a time, as each finishes. A job that
 raises becomes a row with ``status="error"`` rather than ending the run, and a run that stopped
 for any reason is finished by :func:`resume_benchmark`.
@@ -255,9 +255,9 @@ def run_job(spec, data_dir=None, save_models=None, progress=None, shifts=(),
     ``fit_s`` is the wall time of ``fit`` less what the adapter spent only on logging
     (``log_seconds_``); ``predict_s`` is one batch ``predict`` of the test set after a warm-up
     along the same path; the per-image outputs under each condition (``test``, the ``shifts``
-    and, for a spec with a holdout, ``holdout``: see :mod:`mnistbench.run.conditions`) come from
-    ``predict`` (the labels) and ``predict_proba`` (the probabilities; confidence is their
-    maximum). Its ``shifts`` and ``selective`` tables hold a row per condition, the latter with
+    and, for a spec with a holdout, ``holdout``: see :mod:`mnistbench.run.conditions`) are the
+    labels and the probabilities (confidence is their maximum): on ``test`` from ``predict`` and
+    ``predict_proba``, elsewhere from :func:`predict_and_proba`. Its ``shifts`` and ``selective`` tables hold a row per condition, the latter with
     the threshold chosen on the holdout for ``target_accuracy`` if given. Any exception raised
     by the adapter is caught and reported in the summary row (``status="error"``, ``error``),
     so one failing job never ends the run.
