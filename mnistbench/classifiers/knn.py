@@ -68,6 +68,12 @@ class KNN(DigitClassifier):
         self.chosen_params_ = {"k": self.k_}
         self.index_ = Index(*self._augmented(X, y))
 
+    def memory_estimate(self, n_fit, n_predict, n_features, n_classes):
+        return {"the float32 search index": 4 * n_fit * (n_features + 1) + 8 * n_fit,
+                f"a block of {BLOCK_ROWS} x {n_fit:,} float32 distances":
+                    4 * min(BLOCK_ROWS, max(n_predict, n_fit)) * n_fit,
+                "exact re-ranking of the candidates": 2 ** 25}
+
     def _sweep(self, X, y, ks):
         X_fit, y_fit, X_val, y_val = self._holdout(X, y)
         if ks[0] > len(X_fit):
