@@ -255,7 +255,7 @@ class DaskEngine(Engine):
         futures = {self.client.submit(call, spec, key=f"{spec.job_id}-{uuid.uuid4().hex[:8]}",
                                       pure=False): spec for spec in specs}
         try:
-            for future in distributed.as_completed(list(futures)):
+            for future in distributed.as_completed(list(futures), loop=self.client.loop):
                 spec = futures.pop(future)
                 yield future.result() if future.status == "finished" else \
                     dask_no_result(spec, future)

@@ -270,7 +270,8 @@ def perform(spec, options, placement, algorithms):
     (:mod:`mnistbench.run.timeout`), which makes a row with ``status="timeout"``.
     """
     if placement.timeout is None:
-        return placed(run_here(spec, options, placement.threads, algorithms), placement)
+        return placed(run_here(spec, options, placement.threads, algorithms), placement,
+                      socket.gethostname())
     try:
         result = call_with_timeout(run_here, (spec, options, placement.threads, algorithms),
                                    placement.timeout)
@@ -279,13 +280,13 @@ def perform(spec, options, placement, algorithms):
     except ChildDied as exc:
         result = failed_result(spec, "error", f"WorkerDied: {exc}")
     else:
-        return placed(result, placement)
+        return placed(result, placement, socket.gethostname())
     if options.get("progress"):
         options["progress"](f"[{spec.job_id}] {result.record['error']}")
-    return placed(result, placement)
+    return placed(result, placement, socket.gethostname())
 
 
-def placed(result, placement, host=socket.gethostname()):
+def placed(result, placement, host):
     """``result`` with the columns that say where (``host``) and how it ran."""
     result.record.update(placement.columns(), host=host)
     return result
@@ -304,14 +305,14 @@ def as_stored(outcome, checksum, placement):
     other data than the run's (a worker with other files), as a failed row."""
     if isinstance(outcome, NoResult):
         error = f"WorkerDied: {outcome.reason}" if outcome.worker_died else outcome.reason
-        return placed(failed_result(outcome.spec, "error", error), placement, host=None)
+        return placed(failed_result(outcome.spec, "error", error), placement, None)
     found = outcome.record.get("dataset_checksum")
     if found is not None and found != checksum:
         result = failed_result(outcome.spec, "error", (
             f"DataError: it ran on {outcome.spec.dataset} data with checksum {found} on "
             f"{outcome.record.get('host')}, not this run's ({checksum}); give every worker the "
             "same files"))
-        return placed(result, placement)
+        return placed(result, placement, outcome.record.get("host"))
     return outcome
 
 
