@@ -247,11 +247,14 @@ def execute(store, jobs, request, engine, progress=None):
         call, call_alone = (functools.partial(perform, options=options, placement=placement,
                                               algorithms=algorithms)
                             for placement in (engine.placement, engine.placement.alone()))
-        for outcome in run_jobs(engine, todo, call, call_alone, progress):
+        for done, outcome in enumerate(run_jobs(engine, todo, call, call_alone, progress), 1):
             result = as_stored(outcome, store.info["dataset_checksum"], engine.placement)
             if result is not outcome:
                 say(f"[{result.spec.job_id}] {result.record['error']}")
             store.write_job(result)
+            if engine.placement.concurrent_jobs > 1:  # workers' own lines may be elsewhere
+                say(f"{done} of {len(todo)} jobs done ({result.spec.job_id}: "
+                    f"{result.record['status']} on {result.record.get('host')})")
         status = "complete"
     finally:
         summary = store.end(status)
@@ -287,8 +290,10 @@ def perform(spec, options, placement, algorithms):
 
 
 def placed(result, placement, host):
-    """``result`` with the columns that say where (``host``) and how it ran."""
-    result.record.update(placement.columns(), host=host)
+    """``result`` with the columns that say where (``host``) and how it ran; one that does not
+    apply (no thread limit, an unknown host) is left empty."""
+    columns = {**placement.columns(), "host": host}
+    result.record.update({name: value for name, value in columns.items() if value is not None})
     return result
 
 
