@@ -107,8 +107,9 @@ def run_benchmark(algos, dataset="mnist", data_dir=None, seed=0, params=None, ou
         The Dask scheduler's address (required for ``dask``), or the Ray cluster's (without
         one, ``ray`` starts a local Ray runtime for the run).
     timeout : float, optional
-        Seconds each job may run (the start of its process included): a job over its time is
-        ended, with its process, and recorded as a row with ``status="timeout"``.
+        Seconds each job may run: each job then runs in a process of its own (the limit counts
+        from its start-up's end), ended when over time, and recorded as a row with
+        ``status="timeout"``.
 
     Returns
     -------
@@ -273,20 +274,25 @@ def perform(spec, options, placement, algorithms):
     (:mod:`mnistbench.run.timeout`), which makes a row with ``status="timeout"``.
     """
     if placement.timeout is None:
-        return placed(run_here(spec, options, placement.threads, algorithms), placement,
-                      socket.gethostname())
+        result = run_here(spec, options, placement.threads, algorithms)
+    else:
+        result = run_with_timeout(spec, options, placement, algorithms)
+    return placed(result, placement, socket.gethostname())
+
+
+def run_with_timeout(spec, options, placement, algorithms):
+    """:func:`run_here` in a child process ended when over ``placement.timeout``; without a
+    result from it, a row with ``status="timeout"`` (or ``"error"`` if the child died)."""
     try:
-        result = call_with_timeout(run_here, (spec, options, placement.threads, algorithms),
-                                   placement.timeout)
+        return call_with_timeout(run_here, (spec, options, placement.threads, algorithms),
+                                 placement.timeout)
     except TimedOut as exc:
         result = failed_result(spec, "timeout", f"{exc}; its process was ended")
     except ChildDied as exc:
         result = failed_result(spec, "error", f"WorkerDied: {exc}")
-    else:
-        return placed(result, placement, socket.gethostname())
     if options.get("progress"):
         options["progress"](f"[{spec.job_id}] {result.record['error']}")
-    return placed(result, placement, socket.gethostname())
+    return result
 
 
 def placed(result, placement, host):
