@@ -63,8 +63,8 @@ class Placement:
 
     backend: str = "local"
     concurrent_jobs: int = 1
-    threads: int = None
-    timeout: float = None
+    threads: int | None = None
+    timeout: float | None = None
 
     def alone(self):
         """This placement for a job that runs by itself."""
