@@ -233,7 +233,7 @@ class DaskEngine(Engine):
         self.address = address
         try:
             self.client = distributed.Client(address, timeout=DASK_WAIT_S, set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as exc:
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:  # TypeError: TLS unset
             raise ParameterError(f"cannot reach the Dask scheduler at {address}: "
                                  f"{first_line(exc)}") from None
         try:
