@@ -62,6 +62,22 @@ def build_parser():
                         help="finish the run in RUN_DIR (after a crash, kill or Ctrl-C): its "
                              "unfinished and failed jobs run, finished ones are kept; --algos, "
                              "--repeats, --set or --grid given with it add jobs to the run")
+    parser.add_argument("--jobs", type=int, metavar="N",
+                        help="run N jobs at once on this machine, each in a process of its own "
+                             "with its share of the cores (default: 1, one after another; the "
+                             "table notes that concurrent jobs' times are not comparable with "
+                             "a serial run's)")
+    parser.add_argument("--backend", choices=("local", "dask", "ray"),
+                        help="where jobs run: this machine (local, the default), a Dask cluster "
+                             "(with --scheduler) or a Ray cluster (--address; a local Ray "
+                             "runtime without it); pip install 'mnistbench[dask]' or '[ray]'")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="the Dask scheduler's address, e.g. tcp://10.0.0.5:8786")
+    parser.add_argument("--address", metavar="ADDRESS",
+                        help="the Ray cluster's address, e.g. ray://10.0.0.5:10001 or auto")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="end a job that runs longer (its own process, start-up included) "
+                             "and record it as a row with status timeout; the run goes on")
     parser.add_argument("--save-models", metavar="DIR",
                         help="keep each trained model in DIR/<job id>")
     parser.add_argument("--no-report", action="store_true",
@@ -255,6 +271,17 @@ def run(args):
                "save_models": args.save_models, "shifts": args.shifts,
                "target_accuracy": args.target_accuracy}
 
+    backend = args.backend or "local"
+    for flag, value, needs in (("--scheduler", args.scheduler, "dask"),
+                               ("--address", args.address, "ray")):
+        if value is not None and backend != needs:
+            raise ParameterError(f"{flag} is for --backend {needs}")
+    if backend == "dask" and args.scheduler is None:
+        raise ParameterError("--backend dask needs --scheduler ADDRESS, a running Dask "
+                             "scheduler's (e.g. tcp://10.0.0.5:8786)")
+    execution = {"n_jobs": 1 if args.jobs is None else args.jobs, "backend": backend,
+                 "address": args.scheduler or args.address, "timeout": args.timeout}
+
     from mnistbench.report.console import shift_summary, summary_table
     from mnistbench.run.runner import resume_benchmark, run_benchmark
     from mnistbench.run.store import default_run_dir
@@ -268,13 +295,15 @@ def run(args):
         if args.out:
             raise ParameterError("--resume continues the run in its own folder; leave out --out")
         out = args.resume
-        call = functools.partial(resume_benchmark, out, progress=progress, **options)
+        call = functools.partial(resume_benchmark, out, progress=progress, **execution,
+                                 **options)
     else:
         defaults = {"algos": "knn,tree", "dataset": "mnist", "seed": 0, "repeats": 1}
         options = {**options, **{key: value for key, value in defaults.items()
                                  if options[key] is None}}
         out = args.out or default_run_dir(options["dataset"])
-        call = functools.partial(run_benchmark, out=out, progress=progress, **options)
+        call = functools.partial(run_benchmark, out=out, progress=progress, **execution,
+                                 **options)
     try:
         summary = call()
     except KeyboardInterrupt:

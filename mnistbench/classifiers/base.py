@@ -110,6 +110,13 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return self.classes_[self._predict(self._pixels(X))]
 
+    def memory_estimate(self, n_fit, n_predict, n_features, n_classes):
+        """A generous estimate of the bytes ``fit`` on ``n_fit`` images and ``predict`` on
+        ``n_predict`` will allocate beyond their input, as ``{what: bytes}``, for the runner to
+        refuse a job that cannot fit (:mod:`mnistbench.run.memory`). This default allows a
+        float64 copy of the training images; adapters with larger working sets say so."""
+        return {"a float64 copy of the training images": 8 * n_fit * n_features}
+
     def save(self, path):
         """Save the fitted model into the directory ``path``; load it with
         :func:`mnistbench.load_model`; :mod:`mnistbench.classifiers.persistence` lists the

@@ -113,6 +113,13 @@ class CNN(NeuralClassifier):
         self.model_ = model
         self._compile()
 
+    def _network_size(self, n_fit, n_predict, n_features, n_classes):
+        # the preset's network is built to count its layers' outputs, not trained
+        model = build_network(self._preset_settings()[0]["architecture"],
+                              image_shape(n_features), n_classes)
+        sizes = [n_features] + [math.prod(layer.output.shape[1:]) for layer in model.layers]
+        return sizes, min(PREDICT_ROWS, n_predict), 4
+
     def _compile(self):
         self._forward = compiled_forward(self.model_)
         self._numpy_forward = numpy_forward(self.model_)  # None for layers it does not know

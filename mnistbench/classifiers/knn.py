@@ -68,6 +68,13 @@ class KNN(DigitClassifier):
         self.chosen_params_ = {"k": self.k_}
         self.index_ = Index(*self._augmented(X, y))
 
+    def memory_estimate(self, n_fit, n_predict, n_features, n_classes):
+        # queries come in blocks: the holdout's while fitting, then the test set's
+        rows = min(BLOCK_ROWS, max(n_predict, int(n_fit * self.validation_fraction)))
+        return {"the float32 search index": 4 * n_fit * (n_features + 1) + 8 * n_fit,
+                f"a block of {rows} x {n_fit:,} float32 distances": 4 * rows * n_fit,
+                "exact re-ranking of the candidates": 2 ** 25}
+
     def _sweep(self, X, y, ks):
         X_fit, y_fit, X_val, y_val = self._holdout(X, y)
         if ks[0] > len(X_fit):

@@ -78,6 +78,11 @@ class MLP(NeuralClassifier):
             [row["val_accuracy"] for row in self.history_]) + 1)
         self.model_ = net
 
+    def _network_size(self, n_fit, n_predict, n_features, n_classes):
+        # float64, and whole-set passes: the history's training accuracy, predict on a condition
+        hidden = self._preset_settings()[0]["hidden_layer_sizes"]
+        return [n_features, *hidden, n_classes], max(n_fit, n_predict), 8
+
     def _predict_proba(self, X):
         return self.model_.predict_proba(scaled(X))
 

@@ -121,15 +121,40 @@ class NeuralClassifier(DigitClassifier):
         ``chosen_params_`` starts as the preset's name and the overrides, and ``fit`` adds what
         it decides; ``resolved_params_`` holds every setting.
         """
+        settings, overrides = self._preset_settings()
+        self.chosen_params_ = {"preset": self.preset, **overrides}
+        self.resolved_params_ = {**self.get_params(), **settings}
+        return settings
+
+    def _preset_settings(self):
+        """``(settings, overrides)``: the preset's settings with the given overrides, and the
+        overrides alone; nothing is set on the estimator."""
         overrides = {name: getattr(self, name) for name in ("epochs", "batch_size",
                                                             "learning_rate")
                      if getattr(self, name) is not None}
-        self.chosen_params_ = {"preset": self.preset, **overrides}
         preset = {key: value for key, value in self.PRESETS[self.preset].items()
                   if key != "description"}
-        settings = {**preset, **overrides}
-        self.resolved_params_ = {**self.get_params(), **settings}
-        return settings
+        return {**preset, **overrides}, overrides
+
+    def memory_estimate(self, n_fit, n_predict, n_features, n_classes):
+        """Three float32 copies of the training images (scaled, split, handed to the framework)
+        and the activations of the larger pass: a training batch keeps every layer's output
+        with its gradient and a temporary, a prediction chunk two layers' outputs at a time
+        (see :meth:`_network_size`)."""
+        batch = self._preset_settings()[0]["batch_size"]
+        sizes, rows, bytes_per_number = self._network_size(n_fit, n_predict, n_features,
+                                                           n_classes)
+        training = 3 * batch * sum(sizes)
+        predicting = rows * max(a + b for a, b in zip(sizes, sizes[1:]))
+        what = f"a training batch of {batch}" if training >= predicting \
+            else f"prediction on {rows:,} images at once"
+        return {"float32 copies of the training images": 12 * n_fit * n_features,
+                f"network activations for {what}": bytes_per_number * max(training, predicting)}
+
+    def _network_size(self, n_fit, n_predict, n_features, n_classes):
+        """``(numbers one image gives at each layer, input first; rows of the largest
+        prediction pass; bytes per number)``."""
+        raise NotImplementedError
 
     def _holdout(self, X, y):
         """``(X_fit, y_fit, X_val, y_val)`` with pixels scaled to [0, 1]."""

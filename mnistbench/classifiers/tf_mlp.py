@@ -105,6 +105,12 @@ class TFMLP(NeuralClassifier):
         self.weights_ = [w.numpy() for w in weights]
         self._compile()
 
+    def _network_size(self, n_fit, n_predict, n_features, n_classes):
+        widths = [n_features, *self._preset_settings()[0]["hidden"], n_classes]
+        # prediction chunks, or the holdout in one pass after every epoch
+        rows = max(min(n_predict, PREDICT_ACTIVATIONS // max(widths[1:])), n_fit // 10)
+        return widths, rows, 4
+
     def _compile(self):
         self._forward = compiled_softmax(self.weights_)
 

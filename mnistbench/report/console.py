@@ -18,9 +18,32 @@ def summary_table(summary, tablefmt="github"):
     """The run's table. One row per job (accuracy with its 95% Wilson interval, macro P/R/F1,
     timings, latency; errors inline), with a ``params`` column when jobs were given some; when a
     configuration ran with several seeds, one row per configuration instead, each number the
-    mean ± the half-width of its 95% interval over seeds."""
-    if summary["seed"].nunique() > 1:
-        return seeded_table(summary, tablefmt)
+    mean ± the half-width of its 95% interval over seeds. Below it, a note when jobs ran
+    concurrently (:func:`concurrency_note`)."""
+    table = seeded_table(summary, tablefmt) if summary["seed"].nunique() > 1 \
+        else job_table(summary, tablefmt)
+    note = concurrency_note(summary)
+    return f"{table}\n\n{note}" if note else table
+
+
+def concurrency_note(summary):
+    """A sentence saying that the timings came from jobs that ran at the same time, when some
+    did (``concurrent_jobs`` above 1); else an empty string."""
+    if "concurrent_jobs" not in summary:
+        return ""
+    shared = summary[summary["concurrent_jobs"] > 1]
+    if shared.empty:
+        return ""
+    threads = shared["threads"].dropna()
+    each = f", {int(threads.min())} thread(s) each" if len(threads) else ""
+    return (f"note: {len(shared)} of {len(summary)} jobs ran up to "
+            f"{int(shared['concurrent_jobs'].max())} at a time "
+            f"({', '.join(sorted(shared['backend'].dropna().unique()))}{each}); their fit and "
+            "predict times are not comparable with a serial run's")
+
+
+def job_table(summary, tablefmt):
+    """One row per job (see :func:`summary_table`)."""
     summary = with_intervals(summary)
     records = summary.to_dict("records")
     given = [{name: decode_value(text) for name, text in json.loads(record["params"]).items()}
@@ -31,7 +54,7 @@ def summary_table(summary, tablefmt="github"):
     for record, params in zip(records, given):
         row = [record["algorithm"]] + [format_params(params)] * with_params
         if record["status"] != "ok":
-            rows.append(row + [f"error: {record['error']}"] + [""] * len(METRICS))
+            rows.append(row + [f"{record['status']}: {record['error']}"] + [""] * len(METRICS))
             continue
         rows.append(row + [
             format_params(json.loads(record["chosen"])), f"{100 * record['accuracy']:.2f}",

@@ -2,33 +2,40 @@
 
 A job fits its model once (timed), then evaluates the fitted model under named conditions (the
 clean test set is ``test``; shifted copies of it, see :mod:`mnistbench.run.conditions`), keeping
-every image's predicted label and class probabilities. Jobs execute through joblib and return
-their results; only this process writes the run's folder
-(:class:`~mnistbench.run.store.RunStore`), one job at a time, as each finishes. A job that
-raises becomes a row with ``status="error"`` rather than ending the run, and a run that stopped
-for any reason is finished by :func:`resume_benchmark`.
+every image's predicted label and class probabilities. Jobs execute where an engine puts them
+(this process, N processes on this machine, a Dask or Ray cluster: :mod:`mnistbench.run.parallel`)
+and send back their results; only this process writes the run's folder
+(:class:`~mnistbench.run.store.RunStore`), one job at a time, as each arrives. A job that raises
+becomes a row with ``status="error"`` rather than ending the run, as does a job whose worker
+died; a job over its time limit is a ``timeout`` row, one that would not fit in memory a
+``refused`` row; and a run that stopped for any reason is finished by :func:`resume_benchmark`.
 """
 
+import functools
 import json
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 
 from mnistbench.analysis.metrics import condition_tables, latency_percentiles
 from mnistbench.analysis.shifts import CLEAN, selective_table, shift_table
+from mnistbench.classifiers import registry
 from mnistbench.datasets import load_dataset
 from mnistbench.datasets.transforms import parse_transforms
 from mnistbench.errors import DataError, ParameterError
 from mnistbench.run.conditions import condition_sets, parse_shifts
 from mnistbench.run.environment import environment, installed_versions, utc_now
+from mnistbench.run.memory import NotEnoughMemory, check_memory
+from mnistbench.run.parallel import NoResult, limit_threads, open_engine, run_jobs
 from mnistbench.run.spec import (JobSpec, algorithm_list, build_classifier, decode_params,
                                  decode_value, encode_params, encode_value, expand_jobs,
                                  to_builtin)
 from mnistbench.run.store import RunStore, default_run_dir
+from mnistbench.run.timeout import ChildDied, TimedOut, call_with_timeout
 from mnistbench.run.timing import single_image_latencies, timed
 
 # the warm-up batch is larger than any adapter's small-batch path (the CNN sends up to 8 images
@@ -49,7 +56,7 @@ class JobResult:
 
 def run_benchmark(algos, dataset="mnist", data_dir=None, seed=0, params=None, out=None,
                   save_models=None, n_jobs=1, progress=None, repeats=1, grid=None, shifts=None,
-                  target_accuracy=None):
+                  target_accuracy=None, backend="local", address=None, timeout=None):
     """Benchmark ``algos`` on ``dataset`` and write the run's folder.
 
     Parameters
@@ -70,7 +77,9 @@ def run_benchmark(algos, dataset="mnist", data_dir=None, seed=0, params=None, ou
     save_models : str or pathlib.Path, optional
         Folder in which to keep each trained model, in a sub-folder named by its job id.
     n_jobs : int
-        Jobs run at once (joblib). Keep 1 when timings matter.
+        Jobs at once on this machine (``backend="local"``), each in a worker process with its
+        share of the cores (``cores // n_jobs`` threads). Keep 1 when timings matter: the run
+        records that its jobs ran concurrently, and the table says so.
     progress : callable, optional
         Called with one line of text at each stage; adapters with a ``verbose`` parameter are
         also made verbose when standard error is a terminal.
@@ -89,6 +98,17 @@ def run_benchmark(algos, dataset="mnist", data_dir=None, seed=0, params=None, ou
         every job then fits without the last 10% of the training set, on which the threshold
         is chosen; ``selective.csv`` gives the coverage and accuracy it yields under each
         condition.
+    backend : {"local", "dask", "ray"}
+        Where jobs run: this machine, a Dask distributed cluster or a Ray cluster (see
+        :mod:`mnistbench.run.parallel`). Workers load the dataset themselves, from the package
+        or ``data_dir`` (which must then be visible to them), and send back their results.
+    address : str, optional
+        The Dask scheduler's address (required for ``dask``), or the Ray cluster's (without
+        one, ``ray`` starts a local Ray runtime for the run).
+    timeout : float, optional
+        Seconds each job may run: each job then runs in a process of its own (the limit counts
+        from its start-up's end), ended when over time, and recorded as a row with
+        ``status="timeout"``.
 
     Returns
     -------
@@ -103,20 +123,25 @@ def run_benchmark(algos, dataset="mnist", data_dir=None, seed=0, params=None, ou
                "target_accuracy": check_target_accuracy(target_accuracy)}
     jobs = expand_request(request)
     data = load_dataset(dataset, data_dir)  # fail on missing or corrupt data before any job
-    store = RunStore.create(out or default_run_dir(dataset), {
-        **environment(), "dataset": dataset, "dataset_checksum": data.checksum,
-        "dataset_source": data.source,
-        "request": encode_request(request)})
-    return execute(store, jobs, request, n_jobs, progress)
+    with open_engine(backend, n_jobs, address, timeout, progress) as engine:
+        store = RunStore.create(out or default_run_dir(dataset), {
+            **environment(), "dataset": dataset, "dataset_checksum": data.checksum,
+            "dataset_source": data.source,
+            "request": encode_request(request)})
+        return execute(store, jobs, request, engine, progress)
 
 
-def resume_benchmark(run_dir, n_jobs=1, progress=None, **changes):
+def resume_benchmark(run_dir, n_jobs=1, progress=None, backend="local", address=None,
+                     timeout=None, **changes):
     """Finish the run in ``run_dir``, or extend it: every job it lists that has not finished
     (or that failed) runs; finished ones are kept as they are.
 
     Parameters
     ----------
     run_dir : str or pathlib.Path
+    n_jobs, progress, backend, address, timeout
+        As for :func:`run_benchmark`, for this attempt: jobs that failed or ran over their time
+        before run again, with the limit given now (none if none is).
     **changes
         Options of :func:`run_benchmark` to extend the recorded request with: ``algos`` (added
         to the recorded ones), ``repeats`` (more seeds), ``seed``, ``params``, ``grid`` (jobs
@@ -141,10 +166,12 @@ def resume_benchmark(run_dir, n_jobs=1, progress=None, **changes):
                             f"from {data.source}) is not the data this run used (checksum "
                             f"{store.info['dataset_checksum']})")
         store.info["request"] = encode_request(request)
+        engine = open_engine(backend, n_jobs, address, timeout, progress)
     except BaseException:
         store.release()
         raise
-    return execute(store, jobs, request, n_jobs, progress)
+    with engine:
+        return execute(store, jobs, request, engine, progress)
 
 
 def expand_request(request):
@@ -201,9 +228,10 @@ def decode_request(encoded):
                      for name, axes in encoded["grid"].items()}}
 
 
-def execute(store, jobs, request, n_jobs=1, progress=None):
-    """Run every job of ``jobs`` that ``store`` does not hold finished, writing each result as it
-    arrives; return the run's summary."""
+def execute(store, jobs, request, engine, progress=None):
+    """Run every job of ``jobs`` that ``store`` does not hold finished on ``engine`` (see
+    :func:`~mnistbench.run.parallel.open_engine`), writing each result as it arrives; return the
+    run's summary."""
     say = progress or (lambda line: None)
     finished = store.finished()
     todo = [spec for spec in jobs if finished.get(spec.job_id) != "ok"]
@@ -212,17 +240,103 @@ def execute(store, jobs, request, n_jobs=1, progress=None):
             f"running the other {len(todo)}")
     status = "interrupted"
     try:
-        store.begin(jobs, environment())
-        results = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            joblib.delayed(run_job)(spec, progress=progress, **job_options(request))
-            for spec in todo)
-        for result in results:
+        store.begin(jobs, environment(), engine.describe())
+        options = {**job_options(request), "progress": progress}
+        algorithms = {name: registry.ALGORITHMS[name] for name in {spec.algorithm for spec in todo}
+                      if name in registry.ALGORITHMS}
+        call, call_alone = (functools.partial(perform, options=options, placement=placement,
+                                              algorithms=algorithms)
+                            for placement in (engine.placement, engine.placement.alone()))
+        for done, outcome in enumerate(run_jobs(engine, todo, call, call_alone, progress), 1):
+            result = as_stored(outcome, store.info["dataset_checksum"], engine.placement)
+            if result is not outcome:
+                say(f"[{result.spec.job_id}] {result.record['error']}")
             store.write_job(result)
+            if engine.placement.concurrent_jobs > 1:  # workers' own lines may be elsewhere
+                say(f"{done} of {len(todo)} jobs done ({result.spec.job_id}: "
+                    f"{result.record['status']} on {result.record.get('host')})")
         status = "complete"
     finally:
         summary = store.end(status)
     summary.attrs["directory"] = str(store.directory)
     return summary
+
+
+def perform(spec, options, placement, algorithms):
+    """One job, run where an engine placed it; its :class:`JobResult`, whose row says where and
+    how it ran (``host``, ``backend``, ``concurrent_jobs``, ``threads``).
+
+    The process that runs the job registers the run's ``algorithms`` (names registered in the
+    driver then resolve in a worker too), limits its thread pools to ``placement.threads``
+    (:func:`~mnistbench.run.parallel.limit_threads`) and calls :func:`run_job` with ``options``.
+    With a ``placement.timeout``, that process is a child of this one, ended when over time
+    (:mod:`mnistbench.run.timeout`), which makes a row with ``status="timeout"``.
+    """
+    if placement.timeout is None:
+        result = run_here(spec, options, placement.threads, algorithms)
+    else:
+        result = run_with_timeout(spec, options, placement, algorithms)
+    return placed(result, placement, socket.gethostname())
+
+
+def run_with_timeout(spec, options, placement, algorithms):
+    """:func:`run_here` in a child process ended when over ``placement.timeout``; without a
+    result from it, a row with ``status="timeout"`` (or ``"error"`` if the child died)."""
+    try:
+        return call_with_timeout(run_here, (spec, options, placement.threads, algorithms),
+                                 placement.timeout)
+    except TimedOut as exc:
+        result = failed_result(spec, "timeout", f"{exc}; its process was ended")
+    except ChildDied as exc:
+        result = failed_result(spec, "error", f"WorkerDied: {exc}")
+    if options.get("progress"):
+        options["progress"](f"[{spec.job_id}] {result.record['error']}")
+    return result
+
+
+def placed(result, placement, host):
+    """``result`` with the columns that say where (``host``) and how it ran; one that does not
+    apply (no thread limit, an unknown host) is left empty."""
+    columns = {**placement.columns(), "host": host}
+    result.record.update({name: value for name, value in columns.items() if value is not None})
+    return result
+
+
+def run_here(spec, options, threads, algorithms):
+    """:func:`run_job` in this process, with the run's algorithms registered and its threads
+    limited."""
+    registry.ALGORITHMS.update(algorithms)
+    limit_threads(threads)
+    return run_job(spec, **options)
+
+
+def as_stored(outcome, checksum, placement):
+    """What the run stores for an outcome: a job that sent nothing back, or that computed on
+    other data than the run's (a worker with other files), as a failed row."""
+    if isinstance(outcome, NoResult):
+        error = f"WorkerDied: {outcome.reason}" if outcome.worker_died else outcome.reason
+        return placed(failed_result(outcome.spec, "error", error), placement, None)
+    found = outcome.record.get("dataset_checksum")
+    if found is not None and found != checksum:
+        result = failed_result(outcome.spec, "error", (
+            f"DataError: it ran on {outcome.spec.dataset} data with checksum {found} on "
+            f"{outcome.record.get('host')}, not this run's ({checksum}); give every worker the "
+            "same files"))
+        return placed(result, placement, outcome.record.get("host"))
+    return outcome
+
+
+def job_record(spec):
+    """The start of a job's summary row: what its spec says, and the time it started."""
+    return {"job_id": spec.job_id, "algorithm": spec.algorithm,
+            "params": json.dumps(encode_params(spec.params)), "seed": spec.seed,
+            "dataset": spec.dataset, "transform": spec.transform, "started_at": utc_now()}
+
+
+def failed_result(spec, status, error):
+    """The result of a job that ran to no result: its row with ``status`` and ``error``."""
+    return JobResult(spec, {**job_record(spec), "status": status, "error": error,
+                            "ended_at": utc_now()})
 
 
 def check_target_accuracy(value):
@@ -257,16 +371,15 @@ def run_job(spec, data_dir=None, save_models=None, progress=None, shifts=(),
     along the same path; the per-image outputs under each condition (``test``, the ``shifts``
     and, for a spec with a holdout, ``holdout``: see :mod:`mnistbench.run.conditions`) are the
     labels and the probabilities (confidence is their maximum): on ``test`` from ``predict`` and
-    ``predict_proba``, elsewhere from :func:`predict_and_proba`. Its ``shifts`` and ``selective`` tables hold a row per condition, the latter with
-    the threshold chosen on the holdout for ``target_accuracy`` if given. Any exception raised
-    by the adapter is caught and reported in the summary row (``status="error"``, ``error``),
-    so one failing job never ends the run.
+    ``predict_proba``, elsewhere from :func:`predict_and_proba`. Its ``shifts`` and
+    ``selective`` tables hold a row per condition, the latter with the threshold chosen on the
+    holdout for ``target_accuracy`` if given. Any exception raised by the adapter is caught and
+    reported in the summary row (``status="error"``, ``error``), so one failing job never ends
+    the run.
     """
     say = progress or (lambda line: None)
     tag = f"[{spec.job_id}]"
-    record = {"job_id": spec.job_id, "algorithm": spec.algorithm,
-              "params": json.dumps(encode_params(spec.params)), "seed": spec.seed,
-              "dataset": spec.dataset, "transform": spec.transform, "started_at": utc_now()}
+    record = job_record(spec)
     result = JobResult(spec, record)
     try:
         data = load_dataset(spec.dataset, data_dir)
@@ -276,6 +389,9 @@ def run_job(spec, data_dir=None, save_models=None, progress=None, shifts=(),
         # progress bars only on a terminal: in a log file they are walls of carriage returns
         classifier = build_classifier(spec, verbose=progress is not None and sys.stderr.isatty())
         classifier.import_backend()  # a framework's import time is not training time
+        sizes = [len(labels) for _, labels in conditions.values()]
+        check_memory(classifier, len(X_fit), max(sizes), int(np.prod(X_fit.shape[1:])),
+                     len(data.class_names), sum(sizes))
         say(f"{tag} fitting on {len(X_fit):,} images (seed {spec.seed})")
         _, seconds = timed(classifier.fit, X_fit, y_fit)
         record["fit_s"] = seconds - getattr(classifier, "log_seconds_", 0.0)
@@ -315,6 +431,9 @@ def run_job(spec, data_dir=None, save_models=None, progress=None, shifts=(),
             if rows:
                 result.tables[name] = pd.DataFrame(rows)
         say(f"{tag} accuracy {record['accuracy']:.2%}")
+    except NotEnoughMemory as exc:  # refused before it starts, not killed by the system later
+        record.update(status="refused", error=f"NotEnoughMemory: {exc}")
+        say(f"{tag} refused: {exc}")
     except Exception as exc:  # a failed job is a result, not the end of the run
         record.update(status="error", error=f"{type(exc).__name__}: {exc}")
         result.tables, result.probabilities = {}, {}

@@ -50,7 +50,8 @@ SUMMARY_COLUMNS = [
     "augment", "dataset_checksum", "n_train", "n_fit_images", "n_test", "status", "error",
     "accuracy", "precision_macro", "recall_macro", "f1_macro", "mean_confidence", "fit_s",
     "predict_s", "images_per_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
-    "latency_calls", "versions", "started_at", "ended_at",
+    "latency_calls", "host", "backend", "concurrent_jobs", "threads", "versions", "started_at",
+    "ended_at",
 ]
 LONG_TABLES = ("per_class", "confusion", "predictions", "sweep", "history", "shifts",
                "selective")
@@ -137,8 +138,9 @@ class RunStore:
                                  "or stop it") from None
         self._lock_fd = fd
 
-    def begin(self, jobs, environment):
-        """Record the jobs this attempt will hold, mark the run as running, start the heartbeat."""
+    def begin(self, jobs, environment, placement=None):
+        """Record the jobs this attempt will hold and how it runs them (``placement``: backend,
+        jobs at once, threads, time limit), mark the run as running, start the heartbeat."""
         for leftover in self.jobs_dir().glob(f"{PARTIAL}*"):  # a job cut off mid-write
             shutil.rmtree(leftover)
         self.jobs_dir().mkdir(exist_ok=True)
@@ -146,8 +148,8 @@ class RunStore:
             attempt.setdefault("status", "died")  # ended without a word: killed, or a crash
         self.info["jobs"] = [spec.to_dict() for spec in jobs]
         self.info["attempts"].append({key: environment[key] for key in (
-            "command", "host", "git_revision", "versions")} | {"pid": os.getpid(),
-                                                               "started_at": utc_now()})
+            "command", "host", "git_revision", "versions")} | (placement or {}) | {
+                "pid": os.getpid(), "started_at": utc_now()})
         self.info.update(status="running", pid=os.getpid(), host=environment["host"],
                          heartbeat=utc_now(), ended_at=None)
         self.save_info()
@@ -169,7 +171,8 @@ class RunStore:
         return self.directory / JOBS_DIR
 
     def finished(self):
-        """``{job_id: status}`` of every job with a folder (``ok`` or ``error``)."""
+        """``{job_id: status}`` of every job with a folder (``ok``, ``error``, ``timeout`` or
+        ``refused``)."""
         return {job_id: read_job(self.directory, job_id)["summary"]["status"]
                 for job_id in job_folders(self.directory)}
 
