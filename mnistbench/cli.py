@@ -76,8 +76,9 @@ def build_parser():
     parser.add_argument("--address", metavar="ADDRESS",
                         help="the Ray cluster's address, e.g. ray://10.0.0.5:10001 or auto")
     parser.add_argument("--timeout", type=float, metavar="SECONDS",
-                        help="end a job that runs longer (its own process, start-up included) "
-                             "and record it as a row with status timeout; the run goes on")
+                        help="run each job in a process of its own, ended if the job runs "
+                             "longer, and record it as a row with status timeout; the run goes "
+                             "on")
     parser.add_argument("--save-models", metavar="DIR",
                         help="keep each trained model in DIR/<job id>")
     parser.add_argument("--no-report", action="store_true",
