@@ -17,6 +17,7 @@ import numpy as np
 
 from mnistbench.classifiers.base import (DigitClassifier, check_choice, check_fraction,
                                          check_in_range)
+from mnistbench.classifiers.presets import preset_settings
 from mnistbench.datasets import holdout_split
 from mnistbench.errors import ParameterError
 
@@ -118,15 +119,7 @@ class NeuralClassifier(DigitClassifier):
         ``chosen_params_`` starts as the preset's name and the overrides, and ``fit`` adds what
         it decides; ``resolved_params_`` holds every setting.
         """
-        overrides = {name: getattr(self, name) for name in ("epochs", "batch_size",
-                                                            "learning_rate")
-                     if getattr(self, name) is not None}
-        self.chosen_params_ = {"preset": self.preset, **overrides}
-        preset = {key: value for key, value in self.PRESETS[self.preset].items()
-                  if key != "description"}
-        settings = {**preset, **overrides}
-        self.resolved_params_ = {**self.get_params(), **settings}
-        return settings
+        return preset_settings(self, ("epochs", "batch_size", "learning_rate"))
 
     def _holdout(self, X, y):
         """``(X_fit, y_fit, X_val, y_val)`` with pixels scaled to [0, 1]."""
