@@ -72,9 +72,13 @@ def format_params(params):
 
 
 def algorithm_list(classes):
-    """Each algorithm's name, one-line description and parameters with their defaults."""
+    """Each algorithm's name, one-line description and parameters with their defaults (an
+    algorithm whose class could not be imported: the reason)."""
     blocks = []
     for name, cls in classes.items():
+        if isinstance(cls, Exception):
+            blocks.append(f"{name:<12}cannot be loaded: {cls}")
+            continue
         summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         defaults = cls().get_params()
         lines = [f"{name:<12}{summary}", f"{'':<12}{format_params(defaults) or '(no parameters)'}"]
@@ -83,3 +87,16 @@ def algorithm_list(classes):
             lines.append(f"{'':<12}preset={preset}{mark}: {settings['description']}")
         blocks.append("\n".join(lines))
     return "\n".join(blocks)
+
+
+def ensemble_table(table, tablefmt="github"):
+    """``mnistbench ensemble``'s result: per vote and condition, the ensemble's accuracy against
+    its best member's, with McNemar's test."""
+    rows = [[row["voting"], row["condition"], row["members"], f"{100 * row['accuracy']:.2f}",
+             row["best_member"], f"{100 * row['best_accuracy']:.2f}",
+             f"{row['ensemble_only']} / {row['member_only']}", f"{row['p_value']:.3g}",
+             row["job_id"]] for row in table.to_dict("records")]
+    return tabulate(rows, headers=["vote", "condition", "members", "accuracy %", "best member",
+                                   "its accuracy %", "only ensemble / only member right",
+                                   "McNemar p", "ensemble job"],
+                    tablefmt=tablefmt, disable_numparse=True)
