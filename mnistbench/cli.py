@@ -190,13 +190,9 @@ def list_algorithms(args=None):
     from mnistbench.classifiers import registry
     from mnistbench.report.console import algorithm_list
 
-    classes = {}
-    for name in registry.algorithm_names():
-        try:
-            classes[name] = registry.get_class(name)
-        except ParameterError as exc:  # a plugin that cannot be imported is listed as such
-            classes[name] = exc
-    print(algorithm_list(classes))
+    # plugins are listed by their "module:Class", not imported: listing them costs nothing
+    print(algorithm_list({**{name: registry.get_class(name) for name in registry.ALGORITHMS},
+                          **registry.plugin_algorithms()}))
     return 0
 
 

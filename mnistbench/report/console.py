@@ -4,7 +4,6 @@ import json
 
 from tabulate import tabulate
 
-from mnistbench.analysis.statistics import aggregate, with_intervals
 from mnistbench.run.spec import decode_value
 
 METRICS = ["accuracy", "95% interval", "precision", "recall", "F1", "fit s", "predict s",
@@ -17,6 +16,8 @@ def summary_table(summary, tablefmt="github"):
     timings, latency; errors inline), with a ``params`` column when jobs were given some; when a
     configuration ran with several seeds, one row per configuration instead, each number the
     mean ± the half-width of its 95% interval over seeds."""
+    from mnistbench.analysis.statistics import with_intervals  # SciPy: not for --list
+
     if summary["seed"].nunique() > 1:
         return seeded_table(summary, tablefmt)
     summary = with_intervals(summary)
@@ -45,6 +46,8 @@ def summary_table(summary, tablefmt="github"):
 
 def seeded_table(summary, tablefmt):
     """One row per configuration, sorted by accuracy: mean ± 95% half-width over seeds."""
+    from mnistbench.analysis.statistics import aggregate
+
     rows = []
     for row in aggregate(summary).to_dict("records"):
         seeds = f"{row['seeds']}" + (f" ({row['failed']} failed)" if row["failed"] else "")
@@ -72,12 +75,12 @@ def format_params(params):
 
 
 def algorithm_list(classes):
-    """Each algorithm's name, one-line description and parameters with their defaults (an
-    algorithm whose class could not be imported: the reason)."""
+    """Each algorithm's name, one-line description and parameters with their defaults; a
+    plugin given as its ``"module:Class"`` is listed as that, not imported."""
     blocks = []
     for name, cls in classes.items():
-        if isinstance(cls, Exception):
-            blocks.append(f"{name:<12}cannot be loaded: {cls}")
+        if isinstance(cls, str):
+            blocks.append(f"{name:<12}plugin {cls} (imported when used)")
             continue
         summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         defaults = cls().get_params()
