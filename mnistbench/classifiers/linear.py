@@ -33,9 +33,9 @@ class Linear(DigitClassifier):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             self.model_.fit(scaled(X), y)
-        iterations = int(self.model_.n_iter_.max())
-        self.chosen_params_ = {"iterations": iterations,
-                               "converged": iterations < self.max_iter}
+        self.n_iter_ = int(self.model_.n_iter_.max())
+        self.chosen_params_ = {"iterations": self.n_iter_,
+                               "converged": self.n_iter_ < self.max_iter}
 
     def _predict_proba(self, X):
         return self.model_.predict_proba(scaled(X))
