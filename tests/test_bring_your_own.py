@@ -185,3 +185,13 @@ def test_listing_and_help_import_no_model_library_nor_plugin(plugin):
 def test_the_api_lists_plugins_as_algorithms(plugin):
     assert "bayes" in mnistbench.algorithm_names()
     assert isinstance(mnistbench.get_classifier("bayes"), ExternalClassifier)
+
+
+def test_a_wrapped_estimator_saves_and_loads(tmp_path, digits):
+    model = mnistbench.get_classifier(EXTRA_TREES, n_estimators=5, random_state=0).fit(
+        digits.X_train, digits.y_train)
+    model.save(tmp_path / "model")
+    loaded = mnistbench.load_model(tmp_path / "model")
+    assert type(loaded) is ExternalClassifier
+    np.testing.assert_array_equal(loaded.predict_proba(digits.X_test),
+                                  model.predict_proba(digits.X_test))
