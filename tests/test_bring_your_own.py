@@ -195,3 +195,15 @@ def test_a_wrapped_estimator_saves_and_loads(tmp_path, digits):
     assert type(loaded) is ExternalClassifier
     np.testing.assert_array_equal(loaded.predict_proba(digits.X_test),
                                   model.predict_proba(digits.X_test))
+
+
+def test_the_readme_example_runs(tmp_path, capsys):
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    blocks = [block.split("```")[0] for block in readme.split("```python\n")[1:]]
+    example = next(block for block in blocks if "mnistbench.run_benchmark(mine" in block)
+    assert len(example.strip().splitlines()) <= 10
+    assert 'dataset="mnist")' in example
+    quick = example.replace("n_estimators=200", "n_estimators=10")
+    exec(quick.replace('dataset="mnist")', f'dataset="digits", out=r"{tmp_path}")'), {})
+    printed = capsys.readouterr().out
+    assert all(name in printed for name in ("extra-trees", "pca-knn", "forest", "svm"))

@@ -11,6 +11,7 @@ one that is not a :class:`~mnistbench.classifiers.base.DigitClassifier` is wrapp
 import functools
 import importlib
 import importlib.metadata
+import inspect
 
 from mnistbench.errors import ParameterError
 
@@ -104,27 +105,33 @@ def get_classifier(name, **params):
     from mnistbench.classifiers.base import DigitClassifier
 
     cls = get_class(name)
-    try:
-        default = cls()
-    except Exception as exc:  # a third-party class that cannot be built with its defaults
-        raise ParameterError(f"cannot build '{name}' with its default parameters "
-                             f"({type(exc).__name__}: {exc})") from None
-    if not is_classifier(default):
-        raise ParameterError(f"'{name}' is not a scikit-learn classifier (it needs fit, predict "
-                             "and the estimator tags of scikit-learn's ClassifierMixin)")
-    defaults = default.get_params(deep=False)
-    unknown = sorted(set(params) - set(defaults))
+    valid = parameter_names(cls)
+    unknown = sorted(set(params) - set(valid))
     if unknown:
         raise ParameterError(f"unknown parameter{'s' if len(unknown) > 1 else ''} "
-                             f"{', '.join(unknown)} for '{name}'; valid: {', '.join(defaults)}")
-    if issubclass(cls, DigitClassifier):
-        classifier = cls(**params)
+                             f"{', '.join(unknown)} for '{name}'; valid: {', '.join(valid)}")
+    try:
+        built = cls(**params)
+    except Exception as exc:  # a third-party __init__ that refuses these parameters
+        raise ParameterError(f"cannot build '{name}' ({type(exc).__name__}: {exc})") from None
+    if not is_classifier(built):
+        raise ParameterError(f"'{name}' is not a scikit-learn classifier (it needs fit, predict "
+                             "and the estimator tags of scikit-learn's ClassifierMixin)")
+    if isinstance(built, DigitClassifier):
+        classifier = built
     else:
         from mnistbench.classifiers.external import ExternalClassifier
 
-        classifier = ExternalClassifier(cls(**params))
+        classifier = ExternalClassifier(built)
     classifier.check_params()
     return classifier
+
+
+def parameter_names(cls):
+    """The names ``cls.__init__`` takes, sorted (scikit-learn's ``get_params`` order)."""
+    signature = inspect.signature(cls.__init__).parameters.values()
+    return sorted(p.name for p in signature if p.name != "self"
+                  and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
 
 
 def is_classifier(estimator):
