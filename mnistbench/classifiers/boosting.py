@@ -1,29 +1,39 @@
-"""Boosting: gradient-boosted trees on histograms (scikit-learn's
-``HistGradientBoostingClassifier``) and, as the preset ``stumps``, AdaBoost of depth-1 trees,
-the "boosted stumps" of the classic MNIST table."""
+"""Boosting: gradient-boosted trees (LightGBM) and, as the preset ``stumps``, AdaBoost of depth-1
+trees, the "boosted stumps" of the classic MNIST table.
+
+LightGBM was chosen over scikit-learn's ``HistGradientBoostingClassifier`` and XGBoost by
+measuring all three on the full MNIST (the README has the numbers): it reached 97.5% in a third
+of the time of the next. Each tree sees half the pixels and each round half the images, which
+halves the time again at no loss of accuracy; rounds and learning rate are the preset's, and
+LightGBM runs deterministically (the same seed gives the same model on one machine).
+"""
 
 from mnistbench.classifiers.base import DigitClassifier, check_choice, check_in_range
 from mnistbench.classifiers.neural import check_positive
 from mnistbench.classifiers.presets import preset_settings
 
+THREADED_ROWS = 10_000  # below this, one thread: starting more costs more than it saves
+
 PRESETS = {
-    "hist": {
-        "description": "HistGradientBoostingClassifier, 31-leaf trees, learning rate 0.1",
-        "n_estimators": 100, "learning_rate": 0.1},
+    "lightgbm": {
+        "description": "LightGBM, 31-leaf trees, learning rate 0.1, 200 rounds, each tree on half "
+                       "the pixels and half the images",
+        "n_estimators": 200, "learning_rate": 0.1},
     "stumps": {
-        "description": "AdaBoost (SAMME) of 300 depth-1 trees (classic table, boosted stumps: "
+        "description": "AdaBoost (SAMME) of 200 depth-1 trees (classic table, boosted stumps: "
                        "92.3%)",
-        "n_estimators": 300, "learning_rate": 1.0},
+        "n_estimators": 200, "learning_rate": 1.0},
 }
 
 
 class Boosting(DigitClassifier):
-    """Gradient-boosted trees; preset stumps: AdaBoost of stumps (classic table: 92.3%)."""
+    """Gradient-boosted trees, LightGBM; preset stumps: AdaBoost of stumps (classic: 92.3%)."""
 
     PRESETS = PRESETS
+    BACKEND_MODULES = ("lightgbm",)
 
-    def __init__(self, preset="hist", n_estimators=None, learning_rate=None, random_state=None,
-                 augment="none"):
+    def __init__(self, preset="lightgbm", n_estimators=None, learning_rate=None,
+                 random_state=None, augment="none"):
         self.preset = preset
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -39,6 +49,10 @@ class Boosting(DigitClassifier):
         if self.random_state is not None:
             check_in_range("random_state", self.random_state, 0, 2**32 - 1)
 
+    def import_backend(self):
+        if self.preset != "stumps":
+            super().import_backend()
+
     def _fit(self, X, y):
         settings = preset_settings(self, ("n_estimators", "learning_rate"))
         if self.preset == "stumps":
@@ -49,11 +63,13 @@ class Boosting(DigitClassifier):
                 DecisionTreeClassifier(max_depth=1), n_estimators=settings["n_estimators"],
                 learning_rate=settings["learning_rate"], random_state=self.random_state)
         else:
-            from sklearn.ensemble import HistGradientBoostingClassifier
+            from lightgbm import LGBMClassifier
 
-            self.model_ = HistGradientBoostingClassifier(
-                max_iter=settings["n_estimators"], learning_rate=settings["learning_rate"],
-                early_stopping=False, random_state=self.random_state)
+            self.model_ = LGBMClassifier(
+                n_estimators=settings["n_estimators"], learning_rate=settings["learning_rate"],
+                num_leaves=31, colsample_bytree=0.5, subsample=0.5, subsample_freq=1,
+                random_state=self.random_state, deterministic=True, force_col_wise=True,
+                n_jobs=1 if len(X) < THREADED_ROWS else -1, verbose=-1)
         self.model_.fit(X, y)
 
     def _predict_proba(self, X):

@@ -285,7 +285,8 @@ def tagged_tables(spec, tables):
 
 
 def job_versions():
-    """Versions of the libraries a job actually used (TensorFlow only if it was imported)."""
-    used = ["numpy", "scikit-learn"] + [name for name in ("tensorflow", "keras")
+    """Versions of the libraries a job actually used (TensorFlow and LightGBM only if they were
+    imported)."""
+    used = ["numpy", "scikit-learn"] + [name for name in ("tensorflow", "keras", "lightgbm")
                                         if name in sys.modules]
     return installed_versions(used)
