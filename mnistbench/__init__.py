@@ -10,6 +10,7 @@ _API = {
     "Dataset": "mnistbench.datasets",
     "load_dataset": "mnistbench.datasets",
     "algorithm_names": "mnistbench.classifiers.registry",
+    "ensemble_run": "mnistbench.run.combine",
     "get_classifier": "mnistbench.classifiers.registry",
     "load_model": "mnistbench.classifiers.persistence",
     "load_run": "mnistbench.run.store",

@@ -17,7 +17,7 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-SUBCOMMANDS = ("run", "report", "compare", "list", "serve")
+SUBCOMMANDS = ("run", "report", "compare", "ensemble", "list", "serve")
 
 
 def build_parser():
@@ -29,11 +29,14 @@ def build_parser():
                     "latency, and every test image's class probabilities; then write the run's "
                     "report.",
         epilog="Other sub-commands: 'mnistbench report RUN_DIR' (re)writes a run's report, "
-               "'mnistbench compare RUN_A RUN_B' compares two runs, 'mnistbench list' lists the "
+               "'mnistbench compare RUN_A RUN_B' compares two runs, 'mnistbench ensemble RUN_DIR "
+               "--members ALGO' combines a run's jobs by vote, 'mnistbench list' lists the "
                "algorithms, 'mnistbench serve' opens a page to draw digits on; each has its own "
                "--help.")
-    parser.add_argument("--algos", help="comma-separated algorithm names, or 'all' (default: "
-                                        "knn,tree)")
+    parser.add_argument("--algos", help="comma-separated algorithm names or 'all' (default: "
+                                        "knn,tree); any scikit-learn classifier as "
+                                        "package.module:ClassName, its parameters set with "
+                                        "--set ClassName.param=value")
     parser.add_argument("--dataset", help="one of mnist, fashion, digits (default: mnist)")
     parser.add_argument("--data-dir", help="folder searched first for the dataset's files")
     parser.add_argument("--seed", type=int, help="random seed (default: 0)")
@@ -113,6 +116,24 @@ def build_compare_parser():
     return parser
 
 
+def build_ensemble_parser():
+    parser = OneLineParser(prog="mnistbench ensemble",
+                           description="Combine finished jobs of a run by soft and by majority "
+                                       "vote from their stored probabilities (no retraining), "
+                                       "under every condition they share; each vote is written "
+                                       "into the run as a job of its own and compared with the "
+                                       "best member by McNemar's test.")
+    parser.add_argument("run_dir", metavar="RUN_DIR")
+    parser.add_argument("--members", required=True, metavar="NAMES",
+                        help="comma-separated algorithms (all their finished jobs: the seeds of "
+                             "a --repeats run), configurations or job ids")
+    parser.add_argument("--voting", default="soft,majority",
+                        help="soft, majority or both (default: soft,majority)")
+    parser.add_argument("--no-report", action="store_true",
+                        help="skip rewriting the run's report")
+    return parser
+
+
 def build_list_parser():
     return OneLineParser(prog="mnistbench list", description="List the algorithms with their "
                                                              "parameters, defaults and presets, "
@@ -183,6 +204,7 @@ def main(argv=None):
     command = argv.pop(0) if argv and argv[0] in SUBCOMMANDS else "run"
     parser, handler = {"run": (build_parser, run), "report": (build_report_parser, report),
                        "compare": (build_compare_parser, compare),
+                       "ensemble": (build_ensemble_parser, ensemble),
                        "list": (build_list_parser, list_algorithms),
                        "serve": (build_serve_parser, serve)}[command]
     args = parser().parse_args(argv)
@@ -197,7 +219,9 @@ def list_algorithms(args=None):
     from mnistbench.classifiers import registry
     from mnistbench.report.console import algorithm_list, transform_list
 
-    print(algorithm_list({name: registry.get_class(name) for name in registry.ALGORITHMS}))
+    # plugins are listed by their "module:Class", not imported: listing them costs nothing
+    print(algorithm_list({**{name: registry.get_class(name) for name in registry.ALGORITHMS},
+                          **registry.plugin_algorithms()}))
     print(f"\n{transform_list()}")
     return 0
 
@@ -217,6 +241,20 @@ def compare(args):
     if worse:
         print(f"significantly worse in {args.run_b}: {', '.join(worse)}", file=sys.stderr)
     return 1 if worse and args.fail_if_worse else 0
+
+
+def ensemble(args):
+    from mnistbench.report.console import ensemble_table
+    from mnistbench.run.combine import ensemble_run
+
+    table = ensemble_run(args.run_dir, args.members, [vote.strip() for vote in
+                                                      args.voting.split(",") if vote.strip()])
+    print(ensemble_table(table))
+    if not args.no_report:
+        from mnistbench.report.page import write_report
+
+        print(f"report: {write_report(args.run_dir)}", file=sys.stderr)
+    return 0
 
 
 def serve(args):

@@ -6,10 +6,14 @@ import pytest
 
 from mnistbench.datasets import load_dataset
 
+# a scikit-learn classifier of no adapter's, run through the bring-your-own wrapper
+EXTERNAL = "sklearn.ensemble:ExtraTreesClassifier"
 # settings that train in about a second on the 8x8 digits and still score far above chance;
 # algorithms not listed run with their defaults
 TINY = {"mlp": {"epochs": 30}, "tf-softmax": {"epochs": 30, "learning_rate": 0.01},
-        "tf-mlp": {"epochs": 4}, "cnn": {"epochs": 2}}
+        "tf-mlp": {"epochs": 4}, "cnn": {"epochs": 2}, "forest": {"n_estimators": 20},
+        "boosting": {"n_estimators": 20}, "ensemble": {"members": ("linear", "knn", "tree")},
+        EXTERNAL: {"n_estimators": 20}}
 
 
 def idx_bytes(array):

@@ -10,7 +10,9 @@ from hypothesis.extra import numpy as hnp
 from mnistbench.classifiers.registry import algorithm_names, get_class
 
 FAST = {"mlp": {"epochs": 2}, "tf-softmax": {"epochs": 1},
-        "tf-mlp": {"epochs": 1}, "cnn": {"epochs": 1, "batch_size": 4}}
+        "tf-mlp": {"epochs": 1}, "cnn": {"epochs": 1, "batch_size": 4},
+        "forest": {"n_estimators": 3}, "boosting": {"n_estimators": 3},
+        "linear": {"max_iter": 10}, "ensemble": {"members": ("tree", "linear")}}
 DTYPES = [np.uint8, np.int8, np.int64, np.uint64, np.float16, np.float32, np.float64, np.bool_,
           np.complex128, np.object_, np.str_]
 

@@ -5,11 +5,13 @@ The checks that cannot apply to an adapter are listed here, once, with the reaso
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from conftest import TINY
-from mnistbench.classifiers.registry import algorithm_names, get_class
+from conftest import EXTERNAL, TINY
+from mnistbench.classifiers.registry import algorithm_names, get_class, get_classifier
 
-# one epoch is enough, as no check needs the networks to be accurate (see FAINT)
-CHECK_PARAMS = {"tf-softmax": {"epochs": 1}, "tf-mlp": {"epochs": 1}, "cnn": {"epochs": 1}}
+# one epoch is enough, as no check needs the networks to be accurate (see FAINT); nor do the
+# checks need many trees
+CHECK_PARAMS = {"tf-softmax": {"epochs": 1}, "tf-mlp": {"epochs": 1}, "cnn": {"epochs": 1},
+                "forest": {"n_estimators": 5}, "boosting": {"n_estimators": 5}}
 
 FAINT = ("the check's features (0 to 5 after its shift to non-negative values) are read as "
          "grey levels, so the networks see pixels under 2% of full ink and do not reach its "
@@ -39,6 +41,7 @@ def check_instance(name):
 
 
 INSTANCES = {name: check_instance(name) for name in algorithm_names()}
+INSTANCES[EXTERNAL] = get_classifier(EXTERNAL, **TINY[EXTERNAL], random_state=0)
 NAMES = {type(instance): name for name, instance in INSTANCES.items()}
 
 

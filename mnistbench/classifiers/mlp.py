@@ -7,8 +7,6 @@ every other adapter, with scikit-learn's stopping rule and best-epoch restore ke
 
 import joblib
 import numpy as np
-from sklearn.metrics import log_loss
-from sklearn.neural_network import MLPClassifier
 
 from mnistbench.classifiers.neural import NeuralClassifier, scaled
 
@@ -44,6 +42,11 @@ class MLP(NeuralClassifier):
         self.verbose = verbose
 
     def _fit(self, X, y):
+        # imported here: scikit-learn's neural_network pulls in linear_model and svm, which
+        # listing the algorithms does not need
+        from sklearn.metrics import log_loss
+        from sklearn.neural_network import MLPClassifier
+
         settings = self._settings()
         X_fit, y_fit, X_val, y_val = self._holdout(X, y)
         labels = np.arange(len(self.classes_))

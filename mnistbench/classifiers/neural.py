@@ -17,8 +17,10 @@ import numpy as np
 
 from mnistbench.classifiers.base import (DigitClassifier, check_choice, check_fraction,
                                          check_in_range)
+from mnistbench.classifiers.presets import merged_settings, preset_settings
 from mnistbench.errors import ParameterError
 
+OVERRIDES = ("epochs", "batch_size", "learning_rate")  # parameters that override a preset
 FITTED_FILE = "fitted.json"
 CLASSES_FILE = "classes.npy"
 # saved as JSON; models saved before resolved_params_ existed load without it
@@ -121,20 +123,12 @@ class NeuralClassifier(DigitClassifier):
         ``chosen_params_`` starts as the preset's name and the overrides, and ``fit`` adds what
         it decides; ``resolved_params_`` holds every setting.
         """
-        settings, overrides = self._preset_settings()
-        self.chosen_params_ = {"preset": self.preset, **overrides}
-        self.resolved_params_ = {**self.get_params(), **settings}
-        return settings
+        return preset_settings(self, OVERRIDES)
 
     def _preset_settings(self):
         """``(settings, overrides)``: the preset's settings with the given overrides, and the
         overrides alone; nothing is set on the estimator."""
-        overrides = {name: getattr(self, name) for name in ("epochs", "batch_size",
-                                                            "learning_rate")
-                     if getattr(self, name) is not None}
-        preset = {key: value for key, value in self.PRESETS[self.preset].items()
-                  if key != "description"}
-        return {**preset, **overrides}, overrides
+        return merged_settings(self, OVERRIDES)
 
     def memory_estimate(self, n_fit, n_predict, n_features, n_classes):
         """Three float32 copies of the training images (scaled, split, handed to the framework)

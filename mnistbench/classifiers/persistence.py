@@ -7,7 +7,8 @@ class and parameters, and the list of state files) next to the state itself:
   record in ``fitted.json``, plus the network in its framework's own format: Keras' native
   ``model.keras`` for the CNN, ``weights.npz`` for the TensorFlow networks, joblib for
   scikit-learn's MLP;
-- every other adapter: the whole fitted estimator in ``estimator.joblib``.
+- every other adapter, and any scikit-learn classifier of your own in its wrapper: the whole
+  fitted estimator in ``estimator.joblib``.
 
 Loading joblib files unpickles them, which can run arbitrary code: only load models from a
 source you trust. The Keras and NumPy files are read without unpickling.
@@ -25,6 +26,7 @@ MANIFEST = "mnistbench-model.json"
 FORMAT = "mnistbench-model"
 VERSION = 1
 ESTIMATOR_FILE = "estimator.joblib"
+WRAPPER = "mnistbench.classifiers.external:ExternalClassifier"
 FIELDS = {"version": int, "algorithm": (str, type(None)), "class": str, "params": dict,
           "files": list}  # manifest key -> type
 
@@ -39,13 +41,13 @@ def save_model(model, path):
     pathlib.Path
         The directory.
     """
-    from mnistbench.classifiers.registry import ALGORITHMS
+    from mnistbench.classifiers.registry import registered
 
     check_is_fitted(model)
     directory = Path(path)
     clear_directory(directory)
     class_path = f"{type(model).__module__}:{type(model).__qualname__}"
-    names = [name for name, target in ALGORITHMS.items() if target == class_path]
+    names = [name for name, target in registered().items() if target == class_path]
     if hasattr(model, "_save_network"):
         files = model._save_network(directory)
     else:
@@ -71,15 +73,18 @@ def load_model(path):
     DataError
         If ``path`` does not hold a model saved by mnistbench, or its files are damaged.
     """
-    from mnistbench.classifiers.registry import ALGORITHMS, get_class
+    from mnistbench.classifiers.external import ExternalClassifier
+    from mnistbench.classifiers.registry import get_class, registered
 
     directory = Path(path)
     manifest = read_manifest(directory)
-    if manifest["algorithm"] not in ALGORITHMS \
-            or ALGORITHMS[manifest["algorithm"]] != manifest["class"]:
+    if manifest["class"] == WRAPPER:  # a scikit-learn classifier of your own, wrapped
+        cls = ExternalClassifier
+    elif registered().get(manifest["algorithm"]) == manifest["class"]:
+        cls = get_class(manifest["algorithm"])
+    else:
         raise DataError(f"{directory} holds a model of {manifest['class']}, which is not a "
                         "registered mnistbench algorithm")
-    cls = get_class(manifest["algorithm"])
     missing = [name for name in manifest["files"] if not (directory / name).is_file()]
     if missing:
         raise DataError(f"saved model {directory} is incomplete: {', '.join(missing)} missing")

@@ -4,9 +4,6 @@ import json
 
 from tabulate import tabulate
 
-from mnistbench.analysis.shifts import shift_matrix
-from mnistbench.analysis.statistics import aggregate, with_intervals
-from mnistbench.datasets.transforms import TRANSFORMS
 from mnistbench.run.spec import decode_value
 
 METRICS = ["accuracy", "95% interval", "precision", "recall", "F1", "fit s", "predict s",
@@ -44,6 +41,8 @@ def concurrency_note(summary):
 
 def job_table(summary, tablefmt):
     """One row per job (see :func:`summary_table`)."""
+    from mnistbench.analysis.statistics import with_intervals  # SciPy: not for --list
+
     summary = with_intervals(summary)
     records = summary.to_dict("records")
     given = [{name: decode_value(text) for name, text in json.loads(record["params"]).items()}
@@ -70,6 +69,8 @@ def job_table(summary, tablefmt):
 
 def seeded_table(summary, tablefmt):
     """One row per configuration, sorted by accuracy: mean ± 95% half-width over seeds."""
+    from mnistbench.analysis.statistics import aggregate
+
     rows = []
     for row in aggregate(summary).to_dict("records"):
         seeds = f"{row['seeds']}" + (f" ({row['failed']} failed)" if row["failed"] else "")
@@ -97,9 +98,13 @@ def format_params(params):
 
 
 def algorithm_list(classes):
-    """Each algorithm's name, one-line description and parameters with their defaults."""
+    """Each algorithm's name, one-line description and parameters with their defaults; a
+    plugin given as its ``"module:Class"`` is listed as that, not imported."""
     blocks = []
     for name, cls in classes.items():
+        if isinstance(cls, str):
+            blocks.append(f"{name:<12}plugin {cls} (imported when used)")
+            continue
         summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         defaults = cls().get_params()
         lines = [f"{name:<12}{summary}", f"{'':<12}{format_params(defaults) or '(no parameters)'}"]
@@ -113,6 +118,7 @@ def algorithm_list(classes):
 def shift_summary(run_dir, tablefmt="github"):
     """Accuracy (%) of each configuration under each condition, mean over seeds, when the run
     evaluated any condition besides the clean test set; else an empty string."""
+    from mnistbench.analysis.shifts import shift_matrix
     from mnistbench.run.store import load_run
 
     run = load_run(run_dir)
@@ -126,7 +132,22 @@ def shift_summary(run_dir, tablefmt="github"):
 def transform_list():
     """The image transforms: their names (for ``--shifts`` and ``augment=``) and what each
     does."""
+    from mnistbench.datasets.transforms import TRANSFORMS
+
     lines = ["transforms (--shifts NAME,... and --set ALGO.augment=NAME,...; 'all' is every "
              "one; mixed-NAME is the clean test set plus its shifted copy):"]
     lines += [f"  {name:<12}{transform.description}" for name, transform in TRANSFORMS.items()]
     return "\n".join(lines)
+
+
+def ensemble_table(table, tablefmt="github"):
+    """``mnistbench ensemble``'s result: per vote and condition, the ensemble's accuracy against
+    its best member's, with McNemar's test."""
+    rows = [[row["voting"], row["condition"], row["members"], f"{100 * row['accuracy']:.2f}",
+             row["best_member"], f"{100 * row['best_accuracy']:.2f}",
+             f"{row['ensemble_only']} / {row['member_only']}", f"{row['p_value']:.3g}",
+             row["job_id"]] for row in table.to_dict("records")]
+    return tabulate(rows, headers=["vote", "condition", "members", "accuracy %", "best member",
+                                   "its accuracy %", "only ensemble / only member right",
+                                   "McNemar p", "ensemble job"],
+                    tablefmt=tablefmt, disable_numparse=True)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PACKAGES = ("numpy", "scikit-learn", "pandas", "joblib", "tensorflow", "keras")
+PACKAGES = ("numpy", "scikit-learn", "pandas", "joblib", "tensorflow", "keras", "lightgbm")
 
 
 def utc_now():

@@ -31,9 +31,9 @@ from mnistbench.run.conditions import condition_sets, parse_shifts
 from mnistbench.run.environment import environment, installed_versions, utc_now
 from mnistbench.run.memory import NotEnoughMemory, check_memory
 from mnistbench.run.parallel import NoResult, limit_threads, open_engine, run_jobs
-from mnistbench.run.spec import (JobSpec, algorithm_list, build_classifier, decode_params,
-                                 decode_value, encode_params, encode_value, expand_jobs,
-                                 to_builtin)
+from mnistbench.run.spec import (JobSpec, algorithm_list, build_classifier, decode_algos,
+                                 decode_params, decode_value, encode_algos, encode_params,
+                                 encode_value, expand_jobs, to_builtin)
 from mnistbench.run.store import RunStore, default_run_dir
 from mnistbench.run.timeout import ChildDied, TimedOut, call_with_timeout
 from mnistbench.run.timing import single_image_latencies, timed
@@ -61,8 +61,11 @@ def run_benchmark(algos, dataset="mnist", data_dir=None, seed=0, params=None, ou
 
     Parameters
     ----------
-    algos : list of str, str or "all"
-        Registered algorithm names (a string is a comma-separated list).
+    algos : list, str or "all"
+        Registered algorithm names (a string is a comma-separated list), any scikit-learn
+        classifier as ``"package.module:Class"``, or estimator instances of your own, each
+        with a name: ``[("my-svc", SVC()), "knn"]`` (each job fits a clone; its
+        ``random_state``, if it has one, is the job's seed).
     dataset : {"mnist", "fashion", "digits"}
     data_dir : str or pathlib.Path, optional
         Searched first for the dataset's files; see :func:`mnistbench.load_dataset`.
@@ -200,7 +203,7 @@ def merge_request(request, changes):
                                  f"{changes[key] or 'none'}")
     merged = {**request, **changes}
     if "algos" in changes:
-        merged["algos"] = list(dict.fromkeys(request["algos"] + algorithm_list(changes["algos"])))
+        merged["algos"] = algorithm_list(request["algos"] + algorithm_list(changes["algos"]))
     for key in ("params", "grid"):
         merged[key] = {name: {**request[key].get(name, {}), **changes.get(key, {}).get(name, {})}
                        for name in {**request[key], **changes.get(key, {})}}
@@ -209,7 +212,8 @@ def merge_request(request, changes):
 
 def encode_request(request):
     """The request as JSON-ready values (parameters as Python literals), for ``run.json``."""
-    return {**request, "data_dir": str(request["data_dir"]) if request["data_dir"] else None,
+    return {**request, "algos": encode_algos(request["algos"]),
+            "data_dir": str(request["data_dir"]) if request["data_dir"] else None,
             "save_models": str(request["save_models"]) if request["save_models"] else None,
             "params": {name: encode_params(values) for name, values in request["params"].items()},
             "grid": {name: {param: [encode_value(value) for value in values]
@@ -221,8 +225,8 @@ def decode_request(encoded):
     """Inverse of :func:`encode_request`."""
     # runs recorded before shifts and selective prediction existed had neither
     encoded = {"shifts": [], "target_accuracy": None, **encoded}
-    return {**encoded, "params": {name: decode_params(values)
-                                  for name, values in encoded["params"].items()},
+    return {**encoded, "algos": decode_algos(encoded["algos"]),
+            "params": {name: decode_params(values) for name, values in encoded["params"].items()},
             "grid": {name: {param: [decode_value(text) for text in values]
                             for param, values in axes.items()}
                      for name, axes in encoded["grid"].items()}}
@@ -446,15 +450,22 @@ def run_job(spec, data_dir=None, save_models=None, progress=None, shifts=(),
                 record["error"] = f"model not saved: {type(exc).__name__}: {exc}"
                 say(f"{tag} {record['error']}")
     record.update(versions=json.dumps(job_versions()), ended_at=utc_now())
-    result.tables = {name: table.assign(job_id=spec.job_id, algorithm=spec.algorithm)[
-        ["job_id", "algorithm", *table.columns]] if name != "predictions"
-        else table.assign(job_id=spec.job_id)[["job_id", *table.columns]]
-        for name, table in result.tables.items()}
+    result.tables = tagged_tables(spec, result.tables)
     return result
 
 
+def tagged_tables(spec, tables):
+    """A job's long tables with its ``job_id`` (and ``algorithm``, but in ``predictions``)
+    as their first columns."""
+    return {name: table.assign(job_id=spec.job_id, algorithm=spec.algorithm)[
+        ["job_id", "algorithm", *table.columns]] if name != "predictions"
+        else table.assign(job_id=spec.job_id)[["job_id", *table.columns]]
+        for name, table in tables.items()}
+
+
 def job_versions():
-    """Versions of the libraries a job actually used (TensorFlow only if it was imported)."""
-    used = ["numpy", "scikit-learn"] + [name for name in ("tensorflow", "keras")
+    """Versions of the libraries a job actually used (TensorFlow and LightGBM only if they were
+    imported)."""
+    used = ["numpy", "scikit-learn"] + [name for name in ("tensorflow", "keras", "lightgbm")
                                         if name in sys.modules]
     return installed_versions(used)

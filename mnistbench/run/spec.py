@@ -4,17 +4,25 @@ parameter values, repeats over seeds) expands into jobs.
 A job is (algorithm, parameters, dataset, seed, training transform, holdout). Its ``job_id`` is
 the algorithm's name and a hash of that content, so the same job has the same id on every
 machine, and a resumed or extended run can tell which jobs it already holds.
+
+An algorithm is a registered name, a ``"package.module:Class"``, or an estimator instance of
+your own with a name, ``("my-svc", SVC(C=3))``: that becomes a :class:`NamedEstimator`, its
+class and the parameters it was given other than their defaults, so its jobs have stable ids
+and each job builds a fresh copy.
 """
 
 import ast
 import hashlib
+import inspect
 import itertools
 import json
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from mnistbench.classifiers.registry import algorithm_names, check_algorithm, get_classifier
+from mnistbench.classifiers.registry import (algorithm_names, check_algorithm, get_classifier,
+                                             is_class_path, registered)
 from mnistbench.errors import ParameterError
 
 MAX_SEED = 2**32 - 1  # numpy's and TensorFlow's seeds are 32-bit
@@ -41,6 +49,9 @@ class JobSpec:
     holdout : bool
         Whether the fit leaves out the last 10% of the training set, evaluated as the
         ``holdout`` condition (for choosing a selective-prediction threshold).
+    target : str, optional
+        ``"module:Class"`` of an estimator given as an instance: ``algorithm`` is then the name
+        it was given.
     """
 
     algorithm: str
@@ -49,28 +60,72 @@ class JobSpec:
     seed: int = 0
     transform: str = NO_TRANSFORM
     holdout: bool = False
+    target: str = None
 
     @property
     def job_id(self):
-        """``<algorithm>-<10 hex digits>``: a hash of the spec, the same on every machine."""
+        """``<algorithm>-<10 hex digits>``: a hash of the spec, the same on every machine
+        (characters other than letters, digits, ``_``, ``.`` and ``-`` in the name become
+        ``-``, so the id is a folder name everywhere)."""
         content = {"algorithm": self.algorithm, "params": encode_params(self.params),
                    "dataset": self.dataset, "seed": self.seed, "transform": self.transform}
         if self.holdout:  # only when set, so the ids of jobs without one stay what they were
             content["holdout"] = True
-        digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
-        return f"{self.algorithm}-{digest[:10]}"
+        if self.target is not None:
+            content["target"] = self.target
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:10]
+        return f"{re.sub(r'[^A-Za-z0-9_.-]', '-', self.algorithm)}-{digest}"
 
     def to_dict(self):
         """The spec as JSON-ready values (parameters as Python literals), with its id."""
         return {"job_id": self.job_id, "algorithm": self.algorithm,
                 "params": encode_params(self.params), "dataset": self.dataset,
-                "seed": self.seed, "transform": self.transform, "holdout": self.holdout}
+                "seed": self.seed, "transform": self.transform, "holdout": self.holdout,
+                **({"target": self.target} if self.target is not None else {})}
 
     @classmethod
     def from_dict(cls, record):
         """Inverse of :meth:`to_dict`."""
         return cls(record["algorithm"], decode_params(record["params"]), record["dataset"],
-                   record["seed"], record["transform"], record.get("holdout", False))
+                   record["seed"], record["transform"], record.get("holdout", False),
+                   record.get("target"))
+
+
+@dataclass(frozen=True)
+class NamedEstimator:
+    """An estimator instance given to the runner with a name: its class as ``target``
+    (``"module:Class"``) and the parameters it was given other than their defaults."""
+
+    name: str
+    target: str
+    params: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_instance(cls, name, estimator):
+        """``NamedEstimator`` of ``estimator``, checked; ``random_state`` is left to the job's
+        seed."""
+        from mnistbench.classifiers.registry import is_classifier
+
+        if not isinstance(name, str) or not name or "," in name:
+            raise ParameterError(f"an estimator's name must be a non-empty string without "
+                                 f"commas, got {name!r}")
+        if name in registered() or is_class_path(name):
+            raise ParameterError(f"'{name}' names an algorithm already; give your estimator "
+                                 "another name")
+        if not is_classifier(estimator):
+            raise ParameterError(f"'{name}' is not a scikit-learn classifier: {estimator!r}")
+        signature = inspect.signature(type(estimator).__init__).parameters
+        given = {key: value for key, value in estimator.get_params(deep=False).items()
+                 if key != "random_state" and (key not in signature or repr(value) != repr(
+                     signature[key].default))}
+        return cls(name, f"{type(estimator).__module__}:{type(estimator).__qualname__}", given)
+
+    def to_dict(self):
+        return {"name": self.name, "target": self.target, "params": encode_params(self.params)}
+
+    @classmethod
+    def from_dict(cls, record):
+        return cls(record["name"], record["target"], decode_params(record["params"]))
 
 
 def encode_params(params):
@@ -90,8 +145,18 @@ def encode_value(value):
 
 
 def decode_value(text):
-    """Inverse of :func:`encode_value`."""
-    return ast.literal_eval(text)
+    """Inverse of :func:`encode_value`.
+
+    Raises
+    ------
+    ParameterError
+        For a value that was not a Python literal (an estimator given as a parameter, say).
+    """
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise ParameterError(f"the parameter value {text} cannot be read back: it is not a "
+                             "Python literal") from None
 
 
 def to_builtin(value):
@@ -108,7 +173,9 @@ def to_builtin(value):
 
 
 def algorithm_list(algos):
-    """``"all"``, ``"knn,tree"`` or ``["knn", "tree"]`` as a checked list of names."""
+    """``"all"``, ``"knn,tree"`` or a list of names, ``"module:Class"`` es and ``(name,
+    estimator)`` pairs (or bare estimators, named by their class) as a checked list of names
+    and :class:`NamedEstimator` s, each name once."""
     if isinstance(algos, str):
         algos = [name.strip() for name in algos.split(",") if name.strip()]
     algos = list(algos)
@@ -117,9 +184,41 @@ def algorithm_list(algos):
     if not algos:
         raise ParameterError(f"no algorithm given; choose from: {', '.join(algorithm_names())} "
                              "(or 'all')")
-    for name in algos:
-        check_algorithm(name)
-    return list(dict.fromkeys(algos))  # a name given twice runs once
+    entries = {}
+    for entry in algos:
+        if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str):
+            entry = NamedEstimator.from_instance(*entry)
+        elif not isinstance(entry, (str, NamedEstimator)):
+            entry = NamedEstimator.from_instance(type(entry).__name__, entry)
+        if isinstance(entry, str):
+            check_algorithm(entry)
+        entries.setdefault(entry_name(entry), entry)  # a name given twice runs once
+    return list(entries.values())
+
+
+def entry_name(entry):
+    """The name an entry of :func:`algorithm_list` runs under."""
+    return entry.name if isinstance(entry, NamedEstimator) else entry
+
+
+def encode_algos(algos):
+    """The entries of :func:`algorithm_list` as JSON-ready values."""
+    return [entry.to_dict() if isinstance(entry, NamedEstimator) else entry for entry in algos]
+
+
+def decode_algos(encoded):
+    """Inverse of :func:`encode_algos`."""
+    return [NamedEstimator.from_dict(entry) if isinstance(entry, dict) else entry
+            for entry in encoded]
+
+
+def owner(key, names):
+    """The algorithm among ``names`` that options given for ``key`` belong to: ``key`` itself,
+    or the one ``"module:Class"`` whose class is named ``key`` (``--set ClassName.param=v``)."""
+    if key in names:
+        return key
+    matches = [name for name in names if is_class_path(name) and name.rpartition(":")[2] == key]
+    return matches[0] if len(matches) == 1 else key
 
 
 def expand_jobs(algos, dataset, seed=0, repeats=1, params=None, grid=None, holdout=False):
@@ -127,15 +226,17 @@ def expand_jobs(algos, dataset, seed=0, repeats=1, params=None, grid=None, holdo
 
     Parameters
     ----------
-    algos : "all", str or list of str
+    algos : "all", str or list
+        Names, ``"module:Class"`` es, ``(name, estimator)`` pairs (see :func:`algorithm_list`).
     dataset : str
     seed : int
         The first seed.
     repeats : int
         Every job runs with seeds ``seed, seed + 1, ..., seed + repeats - 1``.
     params : dict, optional
-        ``{algorithm: {parameter: value}}``, one value each (``--set``); the algorithm ``"all"``
-        gives a value to every algorithm of the request (an algorithm's own value wins).
+        ``{algorithm: {parameter: value}}``, one value each (``--set``); a ``"module:Class"``
+        may be keyed by its class name alone, and ``"all"`` gives a value to every algorithm of
+        the request (an algorithm's own value wins).
     grid : dict, optional
         ``{algorithm: {parameter: [value, ...]}}``: one job per value, the cross product over
         an algorithm's parameters (``--grid``); ``"all"`` as for ``params``.
@@ -146,19 +247,26 @@ def expand_jobs(algos, dataset, seed=0, repeats=1, params=None, grid=None, holdo
     Every name and value is checked here, so a typo fails in a second instead of after an hour
     of training.
     """
-    algos = algorithm_list(algos)
-    params, grid = for_each_algorithm(params or {}, algos), for_each_algorithm(grid or {}, algos)
+    entries = algorithm_list(algos)
+    names = [entry_name(entry) for entry in entries]
+    params = for_each_algorithm(params or {}, names)
+    grid = for_each_algorithm(grid or {}, names)
     check_in_range_int("repeats", repeats, 1, MAX_SEED + 1)
     check_in_range_int("seed", seed, 0, MAX_SEED + 1 - repeats)
-    for option, given in (("parameters", params), ("grid values", grid)):
-        for name, values in given.items():
-            check_algorithm(name)
-            if name not in algos:
-                raise ParameterError(f"{option} were given for '{name}', which is not among "
-                                     f"the algorithms to run ({', '.join(algos)})")
+    given = {}
+    for option, values_by_name in (("parameters", params or {}), ("grid values", grid or {})):
+        given[option] = {}
+        for key, values in values_by_name.items():
+            name = owner(key, names)
+            if name not in names:
+                check_algorithm(name)
+                raise ParameterError(f"{option} were given for '{key}', which is not among "
+                                     f"the algorithms to run ({', '.join(names)})")
             if "random_state" in values:
-                raise ParameterError(f"{name}.random_state is set by --seed and --repeats, not "
+                raise ParameterError(f"{key}.random_state is set by --seed and --repeats, not "
                                      "by --set or --grid")
+            given[option][name] = values
+    params, grid = given["parameters"], given["grid values"]
     for name, axes in grid.items():
         both = sorted(set(axes) & set(params.get(name, {})))
         if both:
@@ -167,12 +275,15 @@ def expand_jobs(algos, dataset, seed=0, repeats=1, params=None, grid=None, holdo
             if not isinstance(values, (list, tuple)) or not values:
                 raise ParameterError(f"--grid {name}.{param} needs at least one value")
     jobs = {}
-    for name in algos:
+    for entry, name in zip(entries, names):
         axes = grid.get(name, {})
+        own = entry.params if isinstance(entry, NamedEstimator) else {}
+        target = entry.target if isinstance(entry, NamedEstimator) else None
         for combination in itertools.product(*axes.values()):
-            job_params = {**params.get(name, {}), **dict(zip(axes, combination))}
+            job_params = {**own, **params.get(name, {}), **dict(zip(axes, combination))}
             for job_seed in range(seed, seed + repeats):
-                spec = JobSpec(name, job_params, dataset, job_seed, holdout=holdout)
+                spec = JobSpec(name, job_params, dataset, job_seed, holdout=holdout,
+                               target=target)
                 build_classifier(spec)  # checks names and values, the seed included
                 jobs.setdefault(spec.job_id, spec)
     return list(jobs.values())
@@ -197,11 +308,14 @@ def check_in_range_int(name, value, low, high):
 
 def build_classifier(spec, verbose=False):
     """The job's adapter with its parameters, seeded, and verbose if asked and able."""
-    classifier = get_classifier(spec.algorithm, **spec.params)
+    classifier = get_classifier(spec.target or spec.algorithm, **spec.params)
     defaults = classifier.get_params()
     extra = {}
-    if "random_state" in defaults:
-        extra["random_state"] = spec.seed
+    # a wrapped estimator of your own takes the seed as its estimator's random_state
+    for seed_param in ("random_state", "estimator__random_state"):
+        if seed_param in defaults:
+            extra[seed_param] = spec.seed
+            break
     if verbose and "verbose" in defaults and "verbose" not in spec.params:
         extra["verbose"] = 1
     classifier.set_params(**extra)
