@@ -7,7 +7,7 @@ takes many minutes, at the same accuracy.
 
 ``SVC`` gives no probabilities without ``probability=True``, which fits five more models for
 Platt scaling (and is deprecated in scikit-learn 1.9). Here ``fit`` trains on the training
-data less its holdout (:meth:`~mnistbench.classifiers.base.DigitClassifier._holdout`) and turns the one-vs-rest
+data less its holdout (``DigitClassifier._holdout``, augmented if asked) and turns the one-vs-rest
 decision values (``SVC``'s votes plus a confidence under 1/3) into probabilities by temperature
 scaling, ``softmax(d / T)``, with ``T`` chosen to minimise the log loss on the holdout: one fit,
 and the arg-max of the probabilities is the arg-max of the decision values.
