@@ -12,7 +12,6 @@ from mnistbench import load_run
 from mnistbench.classifiers.ensemble import Ensemble, majority_vote, soft_vote
 from mnistbench.classifiers.registry import get_classifier
 from mnistbench.errors import ParameterError
-from mnistbench.run import runner
 from mnistbench.run.combine import ensemble_run
 from mnistbench.run.runner import run_benchmark
 
@@ -59,14 +58,8 @@ def tree_run(tmp_path_factory, digits):
     """Three seeds of the tree and one knn on the digits, each scored on ``test`` and on the
     test images turned upside down (``rot180``)."""
     out = tmp_path_factory.mktemp("run")
-    plain = runner.evaluation_conditions
-    runner.evaluation_conditions = lambda data: {
-        **plain(data), "rot180": (data.X_test[:, ::-1, ::-1], data.y_test)}
-    try:
-        run_benchmark(["tree", "knn"], dataset="digits", repeats=3, out=out,
-                      params={"knn": {"k": 1}})
-    finally:
-        runner.evaluation_conditions = plain
+    run_benchmark(["tree", "knn"], dataset="digits", repeats=3, out=out, params={"knn": {"k": 1}},
+                  shifts="rot180")
     return out
 
 
