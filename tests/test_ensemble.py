@@ -128,3 +128,12 @@ def test_a_bad_member_is_one_line_and_exit_2_in_the_cli(tree_run):
     assert "McNemar p" in header
     assert [cell.strip() for cell in soft_test.split("|")[1:4]] == ["soft", "test", "3"]
     assert [cell.strip() for cell in soft_rot180.split("|")[1:3]] == ["soft", "rot180"]
+
+
+def test_members_with_parameters_parse_from_the_command_line():
+    from mnistbench.cli import parse_assignment
+
+    name, param, values = parse_assignment("ensemble.members=svm,('mlp',{'epochs':20})")
+    members = tuple(values)
+    assert (name, param, members) == ("ensemble", "members", ("svm", ("mlp", {"epochs": 20})))
+    assert get_classifier("ensemble", members=members)._member_classifiers()[1][1].epochs == 20

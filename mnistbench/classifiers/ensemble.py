@@ -36,7 +36,7 @@ VOTES = {"soft": soft_vote, "majority": majority_vote}
 
 
 class Ensemble(DigitClassifier):
-    """Soft or majority vote of other algorithms, fitted together on the same images.
+    """Vote of other algorithms fitted together (classic table, 35 convnets' committee: 99.77%).
 
     Parameters
     ----------
