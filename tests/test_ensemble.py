@@ -33,19 +33,21 @@ def test_the_votes():
 def test_the_adapter_votes_over_members_fitted_on_the_same_images(voting, vote, digits):
     ensemble = Ensemble(MEMBERS, voting=voting, random_state=4).fit(digits.X_train,
                                                                     digits.y_train)
-    alone = [get_classifier(name, **({"random_state": 4} if name == "tree" else {})).fit(
-        digits.X_train, digits.y_train) for name in MEMBERS]
+    alone = [get_classifier(name, **({"random_state": 6} if name == "tree" else {})).fit(
+        digits.X_train, digits.y_train) for name in MEMBERS]  # the tree is the third member
     expected = vote([member.predict_proba(digits.X_test) for member in alone])
     np.testing.assert_allclose(ensemble.predict_proba(digits.X_test), expected)
-    assert ensemble.members_[2].random_state == 4 and list(ensemble.chosen_params_) == [
+    assert ensemble.members_[2].random_state == 6 and list(ensemble.chosen_params_) == [
         "linear", "knn", "tree"]
     assert ensemble.score(digits.X_test, digits.y_test) > 0.9
 
 
 def test_members_with_parameters_and_bad_members(digits):
-    ensemble = Ensemble(("tree", ("tree", {"max_depth": 3}), "knn"), voting="majority")
-    assert ensemble.fit(digits.X_train, digits.y_train).members_[1].max_depth == 3
-    assert list(ensemble.chosen_params_) == ["tree", "tree#2", "knn"]
+    ensemble = Ensemble(("tree", ("tree", {"max_depth": 3}), "knn", "tree"), voting="majority",
+                        random_state=0)
+    members = ensemble.fit(digits.X_train, digits.y_train).members_
+    assert members[1].max_depth == 3 and [members[0].random_state, members[3].random_state] == [0, 3]
+    assert list(ensemble.chosen_params_) == ["tree", "tree#2", "knn", "tree#4"]
     for members, message in [(("tree", "nope"), "unknown algorithm 'nope'"),
                              ("tree", "members must be a list"),
                              ((("tree", 3),), "each member must be an algorithm name"),
