@@ -32,19 +32,21 @@ def test_the_votes():
 def test_the_adapter_votes_over_members_fitted_on_the_same_images(voting, vote, digits):
     ensemble = Ensemble(MEMBERS, voting=voting, random_state=4).fit(digits.X_train,
                                                                     digits.y_train)
-    alone = [get_classifier(name, **({"random_state": 4} if name == "tree" else {})).fit(
-        digits.X_train, digits.y_train) for name in MEMBERS]
+    alone = [get_classifier(name, **({"random_state": 6} if name == "tree" else {})).fit(
+        digits.X_train, digits.y_train) for name in MEMBERS]  # the tree is the third member
     expected = vote([member.predict_proba(digits.X_test) for member in alone])
     np.testing.assert_allclose(ensemble.predict_proba(digits.X_test), expected)
-    assert ensemble.members_[2].random_state == 4 and list(ensemble.chosen_params_) == [
+    assert ensemble.members_[2].random_state == 6 and list(ensemble.chosen_params_) == [
         "linear", "knn", "tree"]
     assert ensemble.score(digits.X_test, digits.y_test) > 0.9
 
 
 def test_members_with_parameters_and_bad_members(digits):
-    ensemble = Ensemble(("tree", ("tree", {"max_depth": 3}), "knn"), voting="majority")
-    assert ensemble.fit(digits.X_train, digits.y_train).members_[1].max_depth == 3
-    assert list(ensemble.chosen_params_) == ["tree", "tree#2", "knn"]
+    ensemble = Ensemble(("tree", ("tree", {"max_depth": 3}), "knn", "tree"), voting="majority",
+                        random_state=0)
+    members = ensemble.fit(digits.X_train, digits.y_train).members_
+    assert members[1].max_depth == 3 and [members[0].random_state, members[3].random_state] == [0, 3]
+    assert list(ensemble.chosen_params_) == ["tree", "tree#2", "knn", "tree#4"]
     for members, message in [(("tree", "nope"), "unknown algorithm 'nope'"),
                              ("tree", "members must be a list"),
                              ((("tree", 3),), "each member must be an algorithm name"),
@@ -121,3 +123,12 @@ def test_a_bad_member_is_one_line_and_exit_2_in_the_cli(tree_run):
     assert "McNemar p" in header
     assert [cell.strip() for cell in soft_test.split("|")[1:4]] == ["soft", "test", "3"]
     assert [cell.strip() for cell in soft_rot180.split("|")[1:3]] == ["soft", "rot180"]
+
+
+def test_members_with_parameters_parse_from_the_command_line():
+    from mnistbench.cli import parse_assignment
+
+    name, param, values = parse_assignment("ensemble.members=svm,('mlp',{'epochs':20})")
+    members = tuple(values)
+    assert (name, param, members) == ("ensemble", "members", ("svm", ("mlp", {"epochs": 20})))
+    assert get_classifier("ensemble", members=members)._member_classifiers()[1][1].epochs == 20

@@ -2,10 +2,10 @@
 trees, the "boosted stumps" of the classic MNIST table.
 
 LightGBM was chosen over scikit-learn's ``HistGradientBoostingClassifier`` and XGBoost by
-measuring all three on the full MNIST (the README has the numbers): it reached 97.5% in a third
-of the time of the next. Each tree sees half the pixels and each round half the images, which
-halves the time again at no loss of accuracy; rounds and learning rate are the preset's, and
-LightGBM runs deterministically (the same seed gives the same model on one machine).
+measuring all three on the full MNIST (the README has the numbers): it was the first to 97.5%
+by a wide margin, once each of its trees sees half the pixels and each round half the images
+(which halves the time of a round at about the same accuracy). It runs deterministically: the
+same seed gives the same model on one machine.
 """
 
 from mnistbench.classifiers.base import DigitClassifier, check_choice, check_in_range
@@ -16,9 +16,9 @@ THREADED_ROWS = 10_000  # below this, one thread: starting more costs more than 
 
 PRESETS = {
     "lightgbm": {
-        "description": "LightGBM, 31-leaf trees, learning rate 0.1, 200 rounds, each tree on half "
-                       "the pixels and half the images",
-        "n_estimators": 200, "learning_rate": 0.1},
+        "description": "LightGBM, 31-leaf trees, learning rate 0.1, 150 rounds, each tree on half "
+                       "the pixels and half the images: 97.90% after 54 s of fit, measured",
+        "n_estimators": 150, "learning_rate": 0.1},
     "stumps": {
         "description": "AdaBoost (SAMME) of 200 depth-1 trees (classic table, boosted stumps: "
                        "92.3%)",

@@ -36,7 +36,7 @@ VOTES = {"soft": soft_vote, "majority": majority_vote}
 
 
 class Ensemble(DigitClassifier):
-    """Soft or majority vote of other algorithms, fitted together on the same images.
+    """Vote of other algorithms fitted together (classic table, 35 convnets' committee: 99.77%).
 
     Parameters
     ----------
@@ -47,7 +47,8 @@ class Ensemble(DigitClassifier):
         ``soft`` averages the members' probabilities; ``majority`` counts their predicted
         classes (see :func:`majority_vote` for ties).
     random_state : int, optional
-        Given to every member that has one.
+        The i-th member (from 0) that has a ``random_state`` gets ``random_state + i``, so that
+        ``("cnn", "cnn", "cnn")`` is three networks trained from three seeds.
     """
 
     def __init__(self, members=("svm", "knn", "mlp"), voting="soft", random_state=None,
@@ -72,7 +73,7 @@ class Ensemble(DigitClassifier):
             raise ParameterError(f"members must be a list of algorithm names, got "
                                  f"{self.members!r}")
         built = []
-        for member in self.members:
+        for index, member in enumerate(self.members):
             name, params = (member, {}) if isinstance(member, str) else (
                 member if isinstance(member, (list, tuple)) and len(member) == 2 else (None, None))
             if not isinstance(name, str) or not isinstance(params, dict):
@@ -80,7 +81,7 @@ class Ensemble(DigitClassifier):
                                      f"{{parameter: value}}) pair, got {member!r}")
             classifier = get_classifier(name, **params)
             if self.random_state is not None and "random_state" in classifier.get_params():
-                classifier.set_params(random_state=self.random_state)
+                classifier.set_params(random_state=(self.random_state + index) % 2**32)
             built.append((name, classifier))
         return built
 

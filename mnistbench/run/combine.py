@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mnistbench.analysis.metrics import condition_tables
-from mnistbench.analysis.statistics import mcnemar_exact
+from mnistbench.analysis.statistics import mcnemar_exact, with_intervals
 from mnistbench.classifiers.ensemble import VOTES
 from mnistbench.errors import ParameterError
 from mnistbench.run.environment import utc_now
@@ -83,8 +83,6 @@ def ensemble_run(run_dir, members, voting=("soft", "majority")):
 def member_jobs(run, tokens):
     """The finished jobs ``tokens`` name (job ids, algorithms or configurations), in run
     order."""
-    from mnistbench.analysis.statistics import with_intervals
-
     ok = with_intervals(run.summary[run.summary["status"] == "ok"])
     chosen = []
     for token in tokens:

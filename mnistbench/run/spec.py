@@ -173,9 +173,9 @@ def to_builtin(value):
 
 
 def algorithm_list(algos):
-    """``"all"``, ``"knn,tree"`` or a list of names, ``"module:Class"`` es and ``(name,
-    estimator)`` pairs (or bare estimators, named by their class) as a checked list of names
-    and :class:`NamedEstimator` s, each name once."""
+    """``"all"``, ``"knn,tree"`` or a list of names (registered, or ``"module:Class"``) and
+    ``(name, estimator)`` pairs (or bare estimators, named by their class), as a checked list of
+    names and :class:`NamedEstimator` s, each name once."""
     if isinstance(algos, str):
         algos = [name.strip() for name in algos.split(",") if name.strip()]
     algos = list(algos)
