@@ -45,7 +45,8 @@ def test_members_with_parameters_and_bad_members(digits):
     ensemble = Ensemble(("tree", ("tree", {"max_depth": 3}), "knn", "tree"), voting="majority",
                         random_state=0)
     members = ensemble.fit(digits.X_train, digits.y_train).members_
-    assert members[1].max_depth == 3 and [members[0].random_state, members[3].random_state] == [0, 3]
+    assert members[1].max_depth == 3
+    assert [members[0].random_state, members[3].random_state] == [0, 3]
     assert list(ensemble.chosen_params_) == ["tree", "tree#2", "knn", "tree#4"]
     for members, message in [(("tree", "nope"), "unknown algorithm 'nope'"),
                              ("tree", "members must be a list"),

@@ -1,4 +1,4 @@
-"""Acceptance on the full MNIST (slow: about 15 minutes; run with ``python -m pytest -m slow``)."""
+"""Acceptance on the full MNIST (slow: about 11 minutes; run with ``python -m pytest -m slow``)."""
 
 import pandas as pd
 import pytest

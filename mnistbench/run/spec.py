@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mnistbench.classifiers.registry import (algorithm_names, check_algorithm, get_classifier,
-                                             is_class_path, registered)
+                                             is_class_path, is_classifier, registered)
 from mnistbench.errors import ParameterError
 
 MAX_SEED = 2**32 - 1  # numpy's and TensorFlow's seeds are 32-bit
@@ -104,8 +104,6 @@ class NamedEstimator:
     def from_instance(cls, name, estimator):
         """``NamedEstimator`` of ``estimator``, checked; ``random_state`` is left to the job's
         seed."""
-        from mnistbench.classifiers.registry import is_classifier
-
         if not isinstance(name, str) or not name or "," in name:
             raise ParameterError(f"an estimator's name must be a non-empty string without "
                                  f"commas, got {name!r}")
