@@ -2,8 +2,6 @@
 combining a finished run's stored probabilities per condition."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -108,19 +106,16 @@ def test_members_may_be_several_algorithms_or_job_ids(tree_run):
         ensemble_run(tree_run, tree)
 
 
-def test_a_bad_member_is_one_line_and_exit_2_in_the_cli(tree_run):
-    result = subprocess.run([sys.executable, "-m", "mnistbench", "ensemble", str(tree_run),
-                             "--members", "cnn", "--no-report"], capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 2
-    assert result.stderr.startswith("mnistbench: error: no finished job, algorithm or "
-                                    "configuration 'cnn' in ")
-    assert result.stderr.count("\n") == 1
-    result = subprocess.run([sys.executable, "-m", "mnistbench", "ensemble", str(tree_run),
-                             "--members", "tree", "--voting", "soft", "--no-report"],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    header, _, soft_test, soft_rot180 = result.stdout.strip().splitlines()
+def test_the_cli_prints_the_votes_and_a_bad_member_is_one_line_and_exit_2(tree_run, capsys):
+    from mnistbench.cli import main
+
+    assert main(["ensemble", str(tree_run), "--members", "cnn", "--no-report"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("mnistbench: error: no finished job, algorithm or configuration "
+                            "'cnn' in ") and error.count("\n") == 1
+    assert main(["ensemble", str(tree_run), "--members", "tree", "--voting", "soft",
+                 "--no-report"]) == 0
+    header, _, soft_test, soft_rot180 = capsys.readouterr().out.strip().splitlines()
     assert "McNemar p" in header
     assert [cell.strip() for cell in soft_test.split("|")[1:4]] == ["soft", "test", "3"]
     assert [cell.strip() for cell in soft_rot180.split("|")[1:3]] == ["soft", "rot180"]

