@@ -55,19 +55,17 @@ def selective_table(outputs, target_accuracy=None):
     target_accuracy : float, optional
         Needs a ``holdout`` condition: the threshold is never chosen on a test set.
     """
-    threshold = None
-    if target_accuracy is not None:
-        y_true, y_pred, probabilities = outputs[HOLDOUT]
-        threshold = choose_threshold(confidence_scores(probabilities),
-                                     np.asarray(y_true) == np.asarray(y_pred), target_accuracy)
+    scored = {condition: (confidence_scores(probabilities),
+                          np.asarray(y_true) == np.asarray(y_pred))
+              for condition, (y_true, y_pred, probabilities) in outputs.items()}
+    threshold = None if target_accuracy is None else choose_threshold(*scored[HOLDOUT],
+                                                                      target_accuracy)
     rows = []
     for condition, (y_true, y_pred, probabilities) in outputs.items():
-        row = {"condition": condition, "accuracy": float(np.mean(y_true == y_pred)),
+        row = {"condition": condition, "accuracy": float(scored[condition][1].mean()),
                **selective_summary(probabilities, y_true, y_pred)}
         if threshold is not None:
-            coverage, accuracy = answered_metrics(confidence_scores(probabilities),
-                                                  np.asarray(y_true) == np.asarray(y_pred),
-                                                  threshold)
+            coverage, accuracy = answered_metrics(*scored[condition], threshold)
             row.update(target_accuracy=target_accuracy, threshold=threshold, coverage=coverage,
                        selective_accuracy=accuracy)
         rows.append(row)
