@@ -1,6 +1,7 @@
 """Headless Chromium (Debian's, driven by Playwright) on our pages: a report (which images failed
-to load, what the console said, a full-page screenshot), and the draw-a-digit page (a "7" drawn
-with the mouse, each model's answer, a screenshot).
+to load, what the console said, a full-page screenshot), the draw-a-digit page (a "7" drawn
+with the mouse, each model's answer, a screenshot), and the pages of the documentation site
+(what each one's console said, its broken images and its links).
 
 Also a script: ``python tests/browser.py REPORT_HTML SCREENSHOT_PNG``, or
 ``python tests/browser.py http://127.0.0.1:8000/ SCREENSHOT_PNG`` for a running
@@ -8,6 +9,7 @@ Also a script: ``python tests/browser.py REPORT_HTML SCREENSHOT_PNG``, or
 """
 
 import contextlib
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -20,6 +22,16 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 def chromium():
     """The path of the system's Chromium, or None."""
     return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def skip_unless_required(reason):
+    """Skip the calling test for ``reason``, or fail it where the browser tests must run (CI sets
+    ``MNISTBENCH_REQUIRE_BROWSER=1``)."""
+    import pytest
+
+    if os.environ.get("MNISTBENCH_REQUIRE_BROWSER"):
+        pytest.fail(reason)
+    pytest.skip(reason)
 
 
 @contextlib.contextmanager
@@ -50,6 +62,25 @@ def open_report(html_path, screenshot_path):
                                "i => !i.complete || i.naturalWidth === 0).map(i => i.alt)")
         page.screenshot(path=str(screenshot_path), full_page=True)
     return images, broken, errors
+
+
+BROKEN_IMAGES = ("Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
+                 ".map(i => i.getAttribute('src'))")
+LINKS = "Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"
+
+
+def visit_pages(urls):
+    """Open every URL in turn; return ``{url: (console errors, sources of images that did not
+    load, absolute URLs of its links)}``."""
+    found = {}
+    with browser_page(1400, 900) as (page, errors):
+        for url in urls:
+            errors.clear()
+            response = page.goto(url, wait_until="networkidle")  # the search index too
+            if response is None or not response.ok:
+                errors.append(f"{url} answered {response.status if response else 'nothing'}")
+            found[url] = (list(errors), page.evaluate(BROKEN_IMAGES), page.evaluate(LINKS))
+    return found
 
 
 # a "7" in canvas pixels, as strokes of points
