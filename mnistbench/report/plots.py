@@ -4,6 +4,7 @@ Each function returns a :class:`matplotlib.figure.Figure`; :func:`save` writes i
 """
 
 import io
+import textwrap
 
 import numpy as np
 from matplotlib import colormaps
@@ -12,6 +13,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormat
 
 MISTAKE = "#c62828"
 RIGHT = "#2e7d32"
+LABEL_POINTS = 9  # 12.5 px at the 100 dpi the figures are saved at
 
 
 def save(figure, path=None):
@@ -24,12 +26,12 @@ def save(figure, path=None):
     return data
 
 
-def show_image(axes, image, title=None, color="black"):
+def show_image(axes, image, title=None, color="black", fontsize=8):
     axes.imshow(image, cmap="gray_r", vmin=0, vmax=255)
     axes.set_xticks([])
     axes.set_yticks([])
     if title:
-        axes.set_title(title, fontsize=8, color=color)
+        axes.set_title(title, fontsize=fontsize, color=color)
 
 
 def sample_grid(images, labels, class_names, per_class=10):
@@ -74,20 +76,50 @@ def confusion_heatmap(matrix, class_names, title):
     return figure
 
 
+def confidence_text(confidence):
+    """A confidence in percent that never rounds a doubt up to certainty (99.7% is not 100%)."""
+    if 0.995 <= confidence < 1:
+        return f"{confidence:.1%}"
+    return f"{confidence:.0%}"
+
+
 def confident_mistakes(images, rows, class_names, title, count=10):
-    """The misclassified images predicted with the highest confidence: true → predicted."""
-    rows = rows[rows["true"] != rows["predicted"]].nlargest(count, "confidence")
+    """The misclassified images predicted with the highest confidence: true → predicted.
+
+    Mistakes of equal confidence have no order among them: when the ones shown tie with others
+    (every mistake of a 1-nearest-neighbour model or of a tree with pure leaves is at 100%), the
+    figure says how many share that confidence and that those shown are the first in test-set
+    order."""
+    mistakes = rows[rows["true"] != rows["predicted"]]
+    rows = mistakes.nlargest(count, "confidence", keep="first")
     columns = 5
     lines = max(1, -(-len(rows) // columns))
-    figure = Figure(figsize=(columns * 1.4, lines * 1.6), layout="constrained")
+    figure = Figure(figsize=(columns * 1.4, lines * 1.6 + 0.3), layout="constrained")
     axes = figure.subplots(lines, columns, squeeze=False).ravel()
     for axis, row in zip(axes, rows.to_dict("records")):
         show_image(axis, images[row["index"]], f"{class_names[row['true']]} → "
-                   f"{class_names[row['predicted']]} ({row['confidence']:.0%})", MISTAKE)
+                   f"{class_names[row['predicted']]} ({confidence_text(row['confidence'])})",
+                   MISTAKE, fontsize=LABEL_POINTS)
     for axis in axes[len(rows):]:
         axis.axis("off")
-    figure.suptitle(title, fontsize=10)
+    figure.suptitle(title + tie_note(mistakes["confidence"], rows["confidence"]), fontsize=10)
     return figure
+
+
+def tie_note(every, shown):
+    """A second title line when the least confident mistake shown ties with mistakes left out,
+    else nothing."""
+    if shown.empty:
+        return ""
+    last = shown.min()
+    tied, tied_shown = int((every == last).sum()), int((shown == last).sum())
+    if tied == tied_shown:
+        return ""
+    if tied_shown == len(shown):
+        return (f"\n{tied} mistakes share the confidence {confidence_text(last)}: no ranking "
+                f"among them; the first {tied_shown} in test-set order")
+    return (f"\n{tied} mistakes share the confidence {confidence_text(last)}; the last "
+            f"{tied_shown} shown are the first of them in test-set order")
 
 
 def k_sweep(sweeps):
@@ -100,7 +132,8 @@ def k_sweep(sweeps):
     axes.set_ylabel("holdout accuracy %")
     axes.set_title("KNN: holdout accuracy against k", fontsize=10)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=7)
+    if len(sweeps) > 1:
+        axes.legend(fontsize=8)
     return figure
 
 
@@ -173,8 +206,11 @@ def trade_offs(table):
         axis.errorbar(x, y, yerr=[low, high], xerr=np.nan_to_num(table[f"{column}_half"]),
                       fmt="o", capsize=3)
         front = pareto_front(x, y)
-        axis.plot(x[front], y[front], "--", color="grey", label="Pareto front")
-        axis.scatter(x[front], y[front], s=120, facecolors="none", edgecolors="C3")
+        # line and rings in one artist, so the legend's sample is what the plot shows: a ring
+        # alone when one configuration beats every other on both axes
+        axis.plot(x[front], y[front], linestyle="--" if len(front) > 1 else "none", marker="o",
+                  color="grey", markersize=11, markerfacecolor="none", markeredgecolor="C3",
+                  label="Pareto front" if len(front) > 1 else "Pareto front: one point")
         for label, xi, yi in zip(table["configuration"], x, y):
             axis.annotate(label, (xi, yi), textcoords="offset points", xytext=(5, -10),
                           fontsize=8)
@@ -201,11 +237,12 @@ def per_class_f1(table, class_names):
         rows = table[table["configuration"] == label].sort_values("label")
         axes.bar(rows["label"] + (index - (len(labels) - 1) / 2) * width, rows["f1"] * 100,
                  width, label=label)
-    axes.set_xticks(range(len(class_names)), class_names, fontsize=8)
+    axes.set_xticks(range(len(class_names)), class_names, fontsize=LABEL_POINTS)
     low = max(0, np.floor(table["f1"].min() * 100 / 5) * 5 - 5)
     axes.set_ylim(low, 100)
     axes.set_ylabel("F1 %")
-    axes.set_title("Per-class F1", fontsize=10)
+    axes.set_title("Per-class F1" + (f" (the axis starts at {low:g}%, not 0)" if low else ""),
+                   fontsize=10)
     axes.legend(fontsize=7, ncol=min(len(labels), 6), loc="upper center",
                 bbox_to_anchor=(0.5, -0.1))
     axes.grid(alpha=0.3, axis="y")
@@ -216,13 +253,16 @@ def hard_examples(images, indices, true, probabilities, class_names):
     """For each test image in ``indices``: the image, and each configuration's class
     probabilities as bars (the true class in green, a wrong answer in red).
 
-    ``probabilities`` maps a configuration to its N x classes array."""
+    ``probabilities`` maps a configuration to its N x classes array. Labels are 9 points or
+    more, legible when the report shows the figure at its own width."""
     labels = list(probabilities)
-    figure = Figure(figsize=(1.6 * (len(labels) + 1), 1.7 * len(indices)), layout="constrained")
+    figure = Figure(figsize=(2.0 * (len(labels) + 1), 2.0 * len(indices) + 0.5),
+                    layout="constrained")
     axes = figure.subplots(len(indices), len(labels) + 1, squeeze=False)
     classes = np.arange(len(class_names))
     for row, index in enumerate(indices):
-        show_image(axes[row, 0], images[index], f"#{index}: {class_names[true[index]]}")
+        show_image(axes[row, 0], images[index], f"#{index}: {class_names[true[index]]}",
+                   fontsize=LABEL_POINTS)
         for column, label in enumerate(labels, start=1):
             proba = probabilities[label][index]
             answer = int(np.argmax(proba))
@@ -233,14 +273,15 @@ def hard_examples(images, indices, true, probabilities, class_names):
             if answer != true[index]:
                 axis.bar([true[index]], [proba[true[index]]], color=RIGHT)
             axis.set_ylim(0, 1)
+            axis.set_yticks([0, 0.5, 1], ["0", ".5", "1"] if column == 1 else [])
             axis.set_xticks(classes, class_names if len(max(class_names, key=len)) < 2
-                            else classes, fontsize=6)
+                            else classes, fontsize=LABEL_POINTS)
             axis.get_xticklabels()[true[index]].set(color=RIGHT, fontweight="bold")
-            axis.tick_params(axis="y", labelsize=6)
+            axis.tick_params(axis="y", labelsize=LABEL_POINTS)
             if row == 0:
-                axis.set_title(label, fontsize=8)
-    figure.suptitle("Hard test images: each configuration's class probabilities "
-                    "(green: the true class, its label in bold; red: a wrong answer)",
+                axis.set_title(label, fontsize=LABEL_POINTS + 1)
+    figure.suptitle("Hard test images: each configuration's class probabilities\n"
+                    "green: the true class (its label in bold); red: a wrong answer",
                     fontsize=10)
     return figure
 
@@ -281,12 +322,36 @@ def shift_heatmap(matrix):
     return figure
 
 
+def cannot_rank(curves):
+    """``{condition: [configuration, ...]}``: the configurations whose every image on that
+    condition has the same confidence (a 1-nearest-neighbour model, a tree with pure leaves: all
+    0 or 1), so that their risk-coverage curve is one point, not a curve."""
+    return {condition: [label for label, (coverage, _) in lines.items() if len(coverage) == 1]
+            for condition, lines in curves.items()}
+
+
+def flat_note(curves, condition, labels):
+    """One line naming the configurations that cannot rank their answers, with their error."""
+    errors = ", ".join(f"{label} ({(1 - curves[condition][label][1][0]) * 100:.1f}% error)"
+                       for label in labels)
+    return (f"Same confidence on every image, nothing to rank: {errors}; a threshold answers "
+            "all of them or none.")
+
+
 def risk_coverage(curves, thresholds=None):
     """Error rate on the answered images against the fraction answered, a panel per condition
     and a line per configuration: ``curves`` maps a condition to ``{configuration: (coverage,
     accuracy)}`` as :func:`~mnistbench.analysis.selective.operating_points` gives them;
     ``thresholds`` maps (condition, configuration) to the (coverage, accuracy) the chosen
-    threshold gave, marked with a cross."""
+    threshold gave, marked with a cross.
+
+    A configuration that cannot rank its answers (:func:`cannot_rank`) gets a line of text under
+    its panel instead of a flat line; when none can, on any condition, the figure is those lines
+    of text alone."""
+    flat = cannot_rank(curves)
+    if all(set(flat[condition]) == set(lines) for condition, lines in curves.items()):
+        return text_figure([f"{condition}: {flat_note(curves, condition, flat[condition])}"
+                            for condition in curves if flat[condition]])
     labels = list(dict.fromkeys(label for lines in curves.values() for label in lines))
     palette = colormaps["tab10" if len(labels) <= 10 else "tab20"]
     colors = {label: palette(index % palette.N) for index, label in enumerate(labels)}
@@ -294,6 +359,8 @@ def risk_coverage(curves, thresholds=None):
     axes = figure.subplots(1, len(curves), squeeze=False)[0]
     for axis, (condition, lines) in zip(axes, curves.items()):
         for label, (coverage, accuracy) in lines.items():
+            if label in flat[condition]:
+                continue
             axis.step(np.r_[0, coverage] * 100, np.r_[1 - accuracy[0], 1 - accuracy] * 100,
                       where="post", color=colors[label], label=label)
             point = (thresholds or {}).get((condition, label))
@@ -306,10 +373,25 @@ def risk_coverage(curves, thresholds=None):
         axis.set_ylabel("error % on the answered images")
         axis.set_title(condition, fontsize=10)
         axis.grid(alpha=0.3, which="both")
-    handles, names = axes[0].get_legend_handles_labels()
-    figure.legend(handles, names, loc="outside lower center", fontsize=7,
-                  ncol=min(len(labels), 4))
+        if flat[condition]:
+            axis.annotate(textwrap.fill(flat_note(curves, condition, flat[condition]), 70),
+                          (0, 0), xycoords="axes fraction", xytext=(0, -42),
+                          textcoords="offset points", va="top", fontsize=8, color="#555")
+    handles, names = {}, []
+    for axis in axes:  # a configuration drawn in any panel, once
+        for handle, name in zip(*axis.get_legend_handles_labels()):
+            handles.setdefault(name, handle)
+    figure.legend(list(handles.values()), list(handles), loc="outside lower center",
+                  fontsize=7, ncol=min(len(handles), 4))
     figure.suptitle("Risk against coverage, as the confidence threshold falls"
                     + (" (x: the threshold chosen on the holdout)" if thresholds else ""),
                     fontsize=10)
+    return figure
+
+
+def text_figure(lines):
+    """A figure of a few lines of text, for a section whose plot would show nothing."""
+    wrapped = [textwrap.fill(line, 110) for line in lines]
+    figure = Figure(figsize=(9, 0.3 + 0.22 * sum(text.count("\n") + 1 for text in wrapped)))
+    figure.text(0.01, 0.5, "\n".join(wrapped), va="center", fontsize=9)
     return figure

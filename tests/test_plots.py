@@ -1,0 +1,69 @@
+"""The report's figures say what they cannot show: ties among confident mistakes, models whose
+confidence cannot rank their answers, and an F1 axis that does not start at zero."""
+
+import numpy as np
+import pandas as pd
+
+from mnistbench.report import plots
+
+IMAGES = np.zeros((30, 8, 8), dtype=np.uint8)
+
+
+def mistakes(confidences):
+    """Prediction rows, every one a mistake, with these confidences."""
+    n = len(confidences)
+    return pd.DataFrame({"index": range(n), "true": [0] * n, "predicted": [1] * n,
+                         "confidence": confidences})
+
+
+def test_a_confidence_below_one_never_reads_as_certain():
+    assert plots.confidence_text(0.997) == "99.7%"
+    assert plots.confidence_text(1.0) == "100%"
+    assert plots.confidence_text(0.42) == "42%"
+
+
+def test_mistakes_that_tie_are_said_to_tie():
+    figure = plots.confident_mistakes(IMAGES, mistakes([1.0] * 16), ["0", "1"], "knn")
+    title = figure.get_suptitle()
+    assert "16 mistakes share the confidence 100%" in title and "test-set order" in title
+
+
+def test_a_tie_at_the_cut_is_said_and_distinct_confidences_are_not():
+    title = plots.confident_mistakes(IMAGES, mistakes([0.99] * 8 + [0.5] * 4), ["0", "1"],
+                                     "x").get_suptitle()
+    assert "4 mistakes share the confidence 50%; the last 2 shown" in title
+    ranked = np.linspace(0.5, 0.9, 12)
+    assert plots.confident_mistakes(IMAGES, mistakes(ranked), ["0", "1"], "x").get_suptitle() \
+        == "x"
+
+
+def curve(levels, error):
+    """A risk-coverage curve of ``levels`` confidence levels ending at ``error``."""
+    coverage = np.linspace(1 / levels, 1, levels)
+    return coverage, 1 - error * coverage ** 2
+
+
+def test_a_model_that_cannot_rank_gets_a_line_of_text_not_a_flat_curve():
+    curves = {"test": {"knn": curve(1, 0.044), "mlp": curve(50, 0.1)}}
+    assert plots.cannot_rank(curves) == {"test": ["knn"]}
+    figure = plots.risk_coverage(curves)
+    (axis,) = figure.axes
+    assert [line.get_label() for line in axis.get_lines()] == ["mlp"]
+    notes = [text.get_text() for text in axis.texts]
+    assert len(notes) == 1 and "knn (4.4% error)" in notes[0]
+
+
+def test_when_no_model_can_rank_the_figure_is_text_alone():
+    curves = {"test": {"knn": curve(1, 0.044), "tree": curve(1, 0.219)}}
+    figure = plots.risk_coverage(curves)
+    assert figure.axes == []
+    text = " ".join(t.get_text() for t in figure.texts)
+    assert "knn (4.4% error)" in text and "tree (21.9% error)" in text
+
+
+def test_the_f1_axis_says_where_it_starts():
+    table = pd.DataFrame({"configuration": ["a"] * 2 + ["b"] * 2, "label": [0, 1] * 2,
+                          "f1": [0.99, 0.95, 0.80, 0.72]})
+    (axis,) = plots.per_class_f1(table, ["0", "1"]).axes
+    low = axis.get_ylim()[0]
+    assert low == 65 and "starts at 65%" in axis.get_title()
