@@ -49,7 +49,7 @@ def provenance(folder, record):
              ("machine", machine or None), ("dataset", record.get("dataset")),
              ("finished", record.get("ended_at")), ("status", record.get("status"))]
     lines = [f"| {name} | {value} |" for name, value in facts if value]
-    table = "| | |\n|---|---|\n" + "\n".join(lines) if lines else ""
+    table = "| recorded | |\n|---|---|\n" + "\n".join(lines) if lines else ""
     return f"{made}\n\n{table}\n"
 
 
