@@ -72,10 +72,37 @@ def summary_table(folder):
     return table.to_markdown(index=False)
 
 
+def job_name(row):
+    """``algorithm {parameters} (seed N)`` of a summary row."""
+    given = row.get("params")
+    params = "" if pd.isna(given) or given == "{}" else f" {given}"
+    return f"{row['algorithm']}{params} (seed {row['seed']})"
+
+
+def shifts_table(folder):
+    """Accuracy % of each job (rows) under each evaluation condition (columns), from shifts.csv
+    and summary.csv; None for a run evaluated on the clean test set alone."""
+    try:
+        shifts = pd.read_csv(folder / "shifts.csv")
+        summary = pd.read_csv(folder / "summary.csv")
+    except (OSError, ValueError):
+        return None
+    if shifts["condition"].nunique() < 2:
+        return None
+    names = dict(zip(summary["job_id"], summary.apply(job_name, axis=1)))
+    table = shifts.pivot_table(index="job_id", columns="condition", values="accuracy",
+                               sort=False) * 100
+    table.index = [names.get(job_id, job_id) for job_id in table.index]
+    return table.round(2).to_markdown()
+
+
 def run_page(folder, figures):
     record = read_json(folder / "run.json")
     parts = [f"# {folder.name}\n", provenance(folder, record), "## Summary\n",
              summary_table(folder) + "\n"]
+    shifted = shifts_table(folder)
+    if shifted:
+        parts += ["## Accuracy % under each condition\n", shifted + "\n"]
     if figures:
         parts.append("## Figures\n\nAs the run's report drew them.\n")
         parts += [f"![{figure.stem}]({folder.name}/{figure.name})\n" for figure in figures]
