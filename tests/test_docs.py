@@ -8,6 +8,7 @@ The site is built once per session into a temporary folder, or taken from
 
 import functools
 import http.server
+import importlib
 import os
 import subprocess
 import sys
@@ -37,9 +38,8 @@ def build_site(site):
 @pytest.fixture(scope="session")
 def site(tmp_path_factory):
     try:
-        import mkdocs  # noqa: F401
-        import mkdocstrings  # noqa: F401
-        import material  # noqa: F401
+        for name in ("mkdocs", "mkdocstrings", "material"):
+            importlib.import_module(name)
     except ImportError:
         skip_unless_required('the docs extra is not installed (pip install -e ".[docs]")')
     if os.environ.get("MNISTBENCH_DOCS_SITE"):

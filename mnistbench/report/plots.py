@@ -377,7 +377,7 @@ def risk_coverage(curves, thresholds=None):
             axis.annotate(textwrap.fill(flat_note(curves, condition, flat[condition]), 70),
                           (0, 0), xycoords="axes fraction", xytext=(0, -42),
                           textcoords="offset points", va="top", fontsize=8, color="#555")
-    handles, names = {}, []
+    handles = {}
     for axis in axes:  # a configuration drawn in any panel, once
         for handle, name in zip(*axis.get_legend_handles_labels()):
             handles.setdefault(name, handle)
