@@ -4,18 +4,22 @@ build time, so the page cannot drift from the parsers."""
 import contextlib
 import io
 import os
+from unittest import mock
 
 from mkdocs.structure.files import File
 
 PAGE = "reference/cli.md"
+WIDTH = 76  # characters of code that fit the Material theme's text column
 
 
 def help_text(command):
-    """What ``mnistbench COMMAND --help`` prints, at a fixed width."""
+    """What ``mnistbench COMMAND --help`` prints, wrapped to the width of the page's text."""
     from mnistbench import cli
 
     out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+    # argparse wraps to the terminal's width, read from COLUMNS
+    with mock.patch.dict(os.environ, {"COLUMNS": str(WIDTH)}), \
+            contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
         cli.main([command, "--help"])
     return out.getvalue().rstrip()
 
@@ -23,7 +27,6 @@ def help_text(command):
 def cli_page():
     from mnistbench import cli
 
-    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal; the page has one width
     sections = [f"## `mnistbench {command}`\n\n```text\n{help_text(command)}\n```\n"
                 for command in cli.SUBCOMMANDS]
     return ("# Command line\n\n"
