@@ -1,13 +1,12 @@
 """Command line: parse, delegate to :mod:`mnistbench.run.runner`, print."""
 
 import argparse
-import ast
-import functools
 import os
 import sys
 import time
+import warnings
 
-from mnistbench.errors import MnistbenchError, ParameterError
+from mnistbench.errors import MnistbenchError, MnistbenchWarning, ParameterError
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -23,7 +22,7 @@ SUBCOMMANDS = ("run", "report", "compare", "ensemble", "list", "serve")
 def build_parser():
     """The ``run`` sub-command's parser, which is also the top level's."""
     parser = OneLineParser(
-        prog="mnistbench [run]",
+        prog="mnistbench [run] [EXPERIMENT.toml]",
         description="Benchmark handwritten-digit classifiers side by side: accuracy with its "
                     "interval, macro precision/recall/F1, confusion, fit and predict time, "
                     "latency, and every test image's class probabilities; then write the run's "
@@ -33,6 +32,10 @@ def build_parser():
                "--members ALGO' combines a run's jobs by vote, 'mnistbench list' lists the "
                "algorithms, 'mnistbench serve' opens a page to draw digits on; each has its own "
                "--help.")
+    parser.add_argument("experiment", nargs="?", metavar="EXPERIMENT.toml",
+                        help="an experiment file: what to run, every option a key (see "
+                             "docs/guide/experiments.md); the options given beside it override "
+                             "its keys")
     parser.add_argument("--algos", help="comma-separated algorithm names or 'all' (default: "
                                         "knn,tree); any scikit-learn classifier as "
                                         "package.module:ClassName, its parameters set with "
@@ -86,6 +89,10 @@ def build_parser():
                         help="keep each trained model in DIR/<job id>")
     parser.add_argument("--no-report", action="store_true",
                         help="skip the report (report.html, report.md, figures/, pairs.csv)")
+    parser.add_argument("--print-experiment", action="store_true",
+                        help="print the experiment file this command line stands for, and exit")
+    parser.add_argument("--yes", action="store_true",
+                        help="run an experiment of more than 10,000 jobs (refused without it)")
     parser.add_argument("--list", action="store_true",
                         help="list the algorithms with their parameters and defaults, and exit "
                              "(the same as 'mnistbench list')")
@@ -156,48 +163,6 @@ def build_serve_parser():
     return parser
 
 
-def parse_assignment(text, option="--set"):
-    """``"knn.k=1,3,5"`` -> ``("knn", "k", [1, 3, 5])``; values are Python literals, split at the
-    commas outside brackets and quotes, so ``"(1,3),(5,7)"`` is two tuples."""
-    target, sep, raw = text.partition("=")
-    algorithm, dot, param = target.rpartition(".")
-    if not sep or not dot or not algorithm or not param or not raw.strip():
-        raise ParameterError(f"{option} takes ALGO.PARAM=VALUE, e.g. knn.k=3; got '{text}'")
-    return algorithm, param, [parse_value(part) for part in split_values(raw)]
-
-
-def split_values(text):
-    """``text`` split at the commas that are outside brackets and quotes."""
-    parts, depth, quote, current = [], 0, None, ""
-    for char in text:
-        if quote:
-            quote = None if char == quote else quote
-        elif char in "\"'":
-            quote = char
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-            continue
-        current += char
-    return parts + [current]
-
-
-def parse_value(text):
-    """A Python literal if ``text`` is one (``none``/``true``/``false`` too), else the string."""
-    text = text.strip()
-    lowered = {"none": None, "true": True, "false": False}
-    if text.lower() in lowered:
-        return lowered[text.lower()]
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
 def main(argv=None):
     """Run the command line; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -208,11 +173,20 @@ def main(argv=None):
                        "list": (build_list_parser, list_algorithms),
                        "serve": (build_serve_parser, serve)}[command]
     args = parser().parse_args(argv)
+    warnings.showwarning = one_line_warning
     try:
         return handler(args)
     except MnistbenchError as exc:
         print(f"mnistbench: error: {exc}", file=sys.stderr)
         return 2
+
+
+def one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """Our own warnings (a damaged job left out) as one line; others as Python shows them."""
+    if issubclass(category, MnistbenchWarning):
+        print(f"mnistbench: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def list_algorithms(args=None):
@@ -298,53 +272,43 @@ def run(args):
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     if args.list:
         return list_algorithms()
-    params, grid = {}, {}
-    for text in args.assignments:
-        algorithm, param, values = parse_assignment(text)
-        params.setdefault(algorithm, {})[param] = tuple(values) if len(values) > 1 else values[0]
-    for text in args.grid:
-        algorithm, param, values = parse_assignment(text, "--grid")
-        grid.setdefault(algorithm, {})[param] = values
-    options = {"algos": args.algos, "dataset": args.dataset, "data_dir": args.data_dir,
-               "seed": args.seed, "repeats": args.repeats, "params": params, "grid": grid,
-               "save_models": args.save_models, "shifts": args.shifts,
-               "target_accuracy": args.target_accuracy}
+    from mnistbench.run.experiment import Experiment, assignments
+    from mnistbench.run.store import default_run_dir
 
-    backend = args.backend or "local"
-    for flag, value, needs in (("--scheduler", args.scheduler, "dask"),
-                               ("--address", args.address, "ray")):
-        if value is not None and backend != needs:
-            raise ParameterError(f"{flag} is for --backend {needs}")
-    if backend == "dask" and args.scheduler is None:
-        raise ParameterError("--backend dask needs --scheduler ADDRESS, a running Dask "
-                             "scheduler's (e.g. tcp://10.0.0.5:8786)")
-    execution = {"n_jobs": 1 if args.jobs is None else args.jobs, "backend": backend,
-                 "address": args.scheduler or args.address, "timeout": args.timeout}
+    if args.resume:
+        if args.out:
+            raise ParameterError("--resume continues the run in its own folder; leave out --out")
+        if args.experiment or args.print_experiment:
+            raise ParameterError("--resume reads the run's own experiment; give no experiment "
+                                 "file, and add jobs with --algos, --repeats, --set or --grid")
+        out = args.resume
+    else:
+        experiment = Experiment.from_args(args)
+        if args.print_experiment:
+            print(experiment.checked().to_toml(), end="")
+            return 0
+        out = args.out or default_run_dir(experiment.dataset)
 
     from mnistbench.report.console import shift_summary, summary_table
-    from mnistbench.run.runner import resume_benchmark, run_benchmark
-    from mnistbench.run.store import default_run_dir
+    from mnistbench.run.runner import resume_benchmark, run_experiment
 
     started = time.perf_counter()
 
     def progress(line):
         print(f"{time.perf_counter() - started:7.1f}s  {line}", file=sys.stderr, flush=True)
 
-    if args.resume:
-        if args.out:
-            raise ParameterError("--resume continues the run in its own folder; leave out --out")
-        out = args.resume
-        call = functools.partial(resume_benchmark, out, progress=progress, **execution,
-                                 **options)
-    else:
-        defaults = {"algos": "knn,tree", "dataset": "mnist", "seed": 0, "repeats": 1}
-        options = {**options, **{key: value for key, value in defaults.items()
-                                 if options[key] is None}}
-        out = args.out or default_run_dir(options["dataset"])
-        call = functools.partial(run_benchmark, out=out, progress=progress, **execution,
-                                 **options)
     try:
-        summary = call()
+        if args.resume:
+            summary = resume_benchmark(
+                out, n_jobs=1 if args.jobs is None else args.jobs,
+                backend=args.backend or "local", address=args.scheduler or args.address,
+                timeout=args.timeout, progress=progress, yes=args.yes,
+                algos=args.algos, dataset=args.dataset, data_dir=args.data_dir, seed=args.seed,
+                repeats=args.repeats, params=assignments(args.assignments, "--set"),
+                grid=assignments(args.grid, "--grid"), save_models=args.save_models,
+                shifts=args.shifts, target_accuracy=args.target_accuracy)
+        else:
+            summary = run_experiment(experiment, out, progress, args.yes)
     except KeyboardInterrupt:
         print(f"mnistbench: interrupted; finished jobs are kept in {out}; finish the run with "
               f"--resume {out}", file=sys.stderr)
@@ -360,3 +324,4 @@ def run(args):
         print(f"report: {write_report(out)}", file=sys.stderr)
     # a failed job, or a model that could not be saved: results are written, but say so
     return 1 if ((summary["status"] != "ok") | summary["error"].notna()).any() else 0
+

@@ -11,3 +11,8 @@ class DataError(MnistbenchError):
 
 class ParameterError(MnistbenchError, ValueError):
     """An unknown name or an invalid value for an algorithm, dataset or option."""
+
+
+class MnistbenchWarning(UserWarning):
+    """Something a user should know that does not stop the command (a damaged job left out);
+    the CLI prints it as one line."""

@@ -10,9 +10,7 @@ import pandas as pd
 from mnistbench.analysis.selective import (answered_metrics, choose_threshold, confidence_scores,
                                            selective_summary)
 from mnistbench.analysis.statistics import configuration, wilson_interval
-
-CLEAN = "test"
-HOLDOUT = "holdout"
+from mnistbench.run.schema import CLEAN, HOLDOUT
 
 
 def shift_table(summaries, sizes):

@@ -4,8 +4,8 @@ and latency as ratios, and McNemar's test where both runs scored the same images
 import pandas as pd
 from tabulate import tabulate
 
-from mnistbench.analysis.statistics import aggregate, pairwise_mcnemar, with_intervals
-from mnistbench.run.store import load_run
+from mnistbench.analysis.statistics import pairwise_mcnemar, with_intervals
+from mnistbench.run.loading import load_run
 
 
 def compare_runs(path_a, path_b):
@@ -19,7 +19,7 @@ def compare_runs(path_a, path_b):
         The configurations significantly less accurate in B than in A.
     """
     runs = {"A": load_run(path_a), "B": load_run(path_b)}
-    tables = {side: aggregate(run.summary).set_index("configuration")
+    tables = {side: run.configurations.set_index("configuration")
               for side, run in runs.items()}
     same_images = runs["A"].info["dataset_checksum"] == runs["B"].info["dataset_checksum"]
     common = [c for c in tables["A"].index if c in tables["B"].index]

@@ -119,7 +119,7 @@ def shift_summary(run_dir, tablefmt="github"):
     """Accuracy (%) of each configuration under each condition, mean over seeds, when the run
     evaluated any condition besides the clean test set; else an empty string."""
     from mnistbench.analysis.shifts import shift_matrix
-    from mnistbench.run.store import load_run
+    from mnistbench.run.loading import load_run
 
     run = load_run(run_dir)
     matrix = shift_matrix(run.summary, run.shifts)

@@ -1,8 +1,8 @@
 """A run's report, built from its folder alone: ``report.html`` (one self-contained file, images
-embedded), ``report.md`` with the same content and ``figures/*.png`` beside it, and the
-significance tables ``pairs.csv`` and ``pairs_by_seed.csv``, and ``configurations.csv``: one
-row per configuration with the mean, standard deviation and 95% half-width over seeds of
-accuracy, macro F1, fit time and p50 latency, and the Wilson interval of the accuracy.
+embedded), and ``report.md`` with the same content and ``figures/*.png`` beside it. It only
+reads: the tables it shows are the run's, with those derived from them (``configurations``,
+``pairs``, ``pairs_by_seed``: :mod:`mnistbench.analysis.tables`) as :func:`~mnistbench.run.
+loading.load_run` gives them.
 
 The test images themselves are not part of a run: the image plots load the run's dataset by
 name and use it only if its checksum is the one the run recorded.
@@ -17,15 +17,17 @@ import numpy as np
 from tabulate import tabulate
 
 from mnistbench.analysis.selective import TARGETS, operating_points
-from mnistbench.analysis.shifts import CLEAN, HOLDOUT, shift_matrix
-from mnistbench.analysis.statistics import (ALPHA, aggregate, pairwise_mcnemar,
-                                            with_intervals)
+from mnistbench.analysis.shifts import shift_matrix
+from mnistbench.analysis.statistics import ALPHA, with_intervals
+from mnistbench.analysis.tables import MAX_PAIRED
 from mnistbench.datasets import load_dataset, mnist_c
 from mnistbench.datasets.transforms import TRANSFORMS, apply_transform
 from mnistbench.errors import MnistbenchError
 from mnistbench.report import plots
 from mnistbench.run.conditions import MIXED, SHIFT_SEED
-from mnistbench.run.store import load_run, write_atomic
+from mnistbench.run.loading import load_run
+from mnistbench.run.schema import CLEAN, HOLDOUT
+from mnistbench.run.store import write_atomic
 
 FIGURES = "figures"
 HARD_EXAMPLES = 4
@@ -90,11 +92,7 @@ def write_report(run_dir):
     """Write the report of the run in ``run_dir``; return the path of ``report.html``."""
     run = load_run(run_dir)
     summary = with_intervals(run.summary)
-    table = aggregate(run.summary)
-    pairs, by_seed = pairwise_mcnemar(run.summary, run.predictions)
-    write_atomic(run.directory / "configurations.csv", table.to_csv(index=False))
-    write_atomic(run.directory / "pairs.csv", pairs.to_csv(index=False))
-    write_atomic(run.directory / "pairs_by_seed.csv", by_seed.to_csv(index=False))
+    table, pairs = run.configurations, run.pairs
     data, missing = run_dataset(run)
     class_names = data.class_names if data else [str(c) for c in range(10)]
     picked = representatives(summary)
@@ -106,7 +104,7 @@ def write_report(run_dir):
                 f"{run.info['cpu']} ({run.info['cpu_count']} cores), git "
                 f"{run.info['git_revision']}; started {run.info['attempts'][0]['started_at']}.")
     summary_section(report, table)
-    pairs_section(report, pairs)
+    pairs_section(report, pairs, len(table))
     if data is None:
         report.text(f"Sample images, mistakes and hard examples are left out: {missing}.",
                     note=True)
@@ -119,7 +117,7 @@ def write_report(run_dir):
         report.heading("Accuracy against speed")
         report.figure(plots.trade_offs(ok), "trade-offs",
                       "accuracy against latency and fit time")
-        per_class = run.per_class[run.per_class["condition"] == "test"].merge(
+        per_class = run.per_class[run.per_class["condition"] == CLEAN].merge(
             summary[["job_id", "configuration"]], on="job_id")
         report.heading("Per-class F1")
         report.figure(plots.per_class_f1(
@@ -194,8 +192,12 @@ def with_half(row, column, digits):
     return text + (f" ± {row[f'{column}_half']:.{digits}f}" if row["seeds"] > 1 else "")
 
 
-def pairs_section(report, pairs):
+def pairs_section(report, pairs, configurations):
     report.heading("Significance")
+    if configurations > MAX_PAIRED:
+        report.text(f"{configurations} configurations: too many to compare pair by pair.",
+                    note=True)
+        return
     if pairs.empty:
         report.text("Fewer than two configurations finished: nothing to compare.", note=True)
         return
@@ -325,7 +327,7 @@ def confusion_section(report, run, picked, class_names):
     if not picked:
         return
     report.heading("Confusion matrices")
-    confusion = run.confusion[run.confusion["condition"] == "test"]
+    confusion = run.confusion[run.confusion["condition"] == CLEAN]
     n = len(class_names)
     for label, job_id in picked.items():
         rows = confusion[confusion["job_id"] == job_id]
@@ -339,7 +341,7 @@ def mistakes_section(report, run, picked, data, class_names):
     if not picked:
         return
     report.heading("Most confident mistakes")
-    predictions = run.predictions[run.predictions["condition"] == "test"]
+    predictions = run.predictions[run.predictions["condition"] == CLEAN]
     for label, job_id in picked.items():
         rows = predictions[predictions["job_id"] == job_id]
         report.figure(plots.confident_mistakes(data.X_test, rows, class_names,

@@ -15,16 +15,17 @@ import json
 import numpy as np
 import pandas as pd
 
-from mnistbench.analysis.metrics import condition_tables
 from mnistbench.analysis.statistics import mcnemar_exact, with_intervals
 from mnistbench.classifiers.ensemble import VOTES
 from mnistbench.errors import ParameterError
 from mnistbench.run.environment import utc_now
-from mnistbench.run.runner import JobResult, job_versions, tagged_tables
-from mnistbench.run.spec import JobSpec, encode_params
-from mnistbench.run.store import RunStore, load_run, read_job
+from mnistbench.run.experiment import Experiment
+from mnistbench.run.job import JobResult, job_versions, scored_tables
+from mnistbench.run.loading import load_run, read_job
+from mnistbench.run.schema import CLEAN, HOLDOUT, summary_row, tagged_tables
+from mnistbench.run.spec import JobSpec
+from mnistbench.run.store import RunStore
 
-PRIMARY = "test"
 SUMMED = ("fit_s", "predict_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
 
 
@@ -74,6 +75,7 @@ def ensemble_run(run_dir, members, voting=("soft", "majority")):
                 {"job_id": result.spec.job_id, "members": jobs, "voting": vote,
                  "created_at": result.record["ended_at"]})
             rows += comparison_rows(run, jobs, result, outputs)
+        store.rebuild_tables(derived=True)
         store.save_info()
     finally:
         store.release()
@@ -109,10 +111,10 @@ def shared_conditions(run, jobs):
                                  f"{classes} as {jobs[0]}: its votes cannot be combined")
     conditions = [name for name in records[0]["conditions"]
                   if all(name in record["conditions"] for record in records)]
-    if PRIMARY not in conditions:
+    if CLEAN not in conditions:
         raise ParameterError(f"the jobs {', '.join(jobs)} were not all scored on the "
-                             f"'{PRIMARY}' condition")
-    return [PRIMARY] + [name for name in conditions if name != PRIMARY], np.asarray(classes)
+                             f"'{CLEAN}' condition")
+    return [CLEAN] + [name for name in conditions if name != CLEAN], np.asarray(classes)
 
 
 def member_outputs(run, jobs, conditions):
@@ -142,23 +144,22 @@ def ensemble_result(run, jobs, tokens, vote, outputs, classes):
     summary = run.summary.set_index("job_id").loc[jobs]
     started = utc_now()
     spec = JobSpec("ensemble", {"members": ",".join(tokens), "voting": vote},
-                   run.info["dataset"], int(summary["seed"].min()),
-                   "+".join(dict.fromkeys(summary["transform"])))
+                   run.info["dataset"], int(summary["seed"].min()))
     combined = {condition: VOTES[vote](probabilities)
                 for condition, (_, probabilities, _) in outputs.items()}
-    summaries, tables = condition_tables(
+    target = Experiment.from_json(run.info["request"]).target_accuracy \
+        if HOLDOUT in combined else None
+    summaries, tables = scored_tables(
         {condition: (truth, classes[combined[condition].argmax(axis=1)], combined[condition])
-         for condition, (truth, _, _) in outputs.items()}, classes)
+         for condition, (truth, _, _) in outputs.items()}, classes, target)
     first = summary.iloc[0]
-    record = {"job_id": spec.job_id, "algorithm": spec.algorithm,
-              "params": json.dumps(encode_params(spec.params)), "seed": spec.seed,
-              "dataset": spec.dataset, "transform": spec.transform, "started_at": started,
-              "dataset_checksum": first["dataset_checksum"], "n_train": int(first["n_train"]),
-              "n_test": int(first["n_test"]), **summaries[PRIMARY], "status": "ok",
-              "resolved": json.dumps({"members": jobs, "voting": vote}),
-              "chosen": json.dumps({"members": jobs}),
-              **{column: float(summary[column].sum()) for column in SUMMED},
-              "latency_calls": 0, "versions": json.dumps(job_versions()), "ended_at": utc_now()}
+    record = summary_row(
+        spec, started, dataset_checksum=first["dataset_checksum"],
+        n_train=int(first["n_train"]), n_test=int(first["n_test"]), **summaries[CLEAN],
+        status="ok", resolved=json.dumps({"members": jobs, "voting": vote}),
+        chosen=json.dumps({"members": jobs}),
+        **{column: float(summary[column].sum()) for column in SUMMED},
+        latency_calls=0, versions=json.dumps(job_versions()), ended_at=utc_now())
     record["images_per_s"] = record["n_test"] / record["predict_s"]
     return JobResult(spec, record, tagged_tables(spec, tables), {
         condition: probabilities.astype(np.float32)
@@ -171,7 +172,7 @@ def ensemble_result(run, jobs, tokens, vote, outputs, classes):
 def comparison_rows(run, jobs, result, outputs):
     """One row per condition: the ensemble against its best member on the test set, each
     judged by the answers in the predictions table."""
-    test_correct = outputs[PRIMARY][2]
+    test_correct = outputs[CLEAN][2]
     best = int(np.argmax([correct.mean() for correct in test_correct]))  # the first of equals
     predictions = result.tables["predictions"]
     rows = []

@@ -14,10 +14,10 @@
 
 import numpy as np
 
-from mnistbench.analysis.shifts import CLEAN, HOLDOUT
 from mnistbench.datasets import mnist_c
 from mnistbench.datasets.transforms import TRANSFORMS, apply_transform, transform_names
 from mnistbench.errors import ParameterError
+from mnistbench.run.schema import CLEAN, HOLDOUT
 
 MIXED = "mixed-"
 SHIFT_SEED = 0  # every job sees the same shifted images

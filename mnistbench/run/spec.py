@@ -1,9 +1,10 @@
 """Job specs: what one benchmark job is, its stable id, and how a request (algorithms, a grid of
 parameter values, repeats over seeds) expands into jobs.
 
-A job is (algorithm, parameters, dataset, seed, training transform, holdout). Its ``job_id`` is
-the algorithm's name and a hash of that content, so the same job has the same id on every
-machine, and a resumed or extended run can tell which jobs it already holds.
+A job is (algorithm, parameters, dataset, seed, holdout). Its ``job_id`` is the algorithm's name
+and a hash of that content, so the same job has the same id on every machine, and a resumed or
+extended run can tell which jobs it already holds. (:mod:`mnistbench.run.experiment` expands a
+request into jobs.)
 
 An algorithm is a registered name, a ``"package.module:Class"``, or an estimator instance of
 your own with a name, ``("my-svc", SVC(C=3))``: that becomes a :class:`NamedEstimator`, its
@@ -14,7 +15,6 @@ and each job builds a fresh copy.
 import ast
 import hashlib
 import inspect
-import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -25,8 +25,8 @@ from mnistbench.classifiers.registry import (algorithm_names, check_algorithm, g
                                              is_class_path, is_classifier, registered)
 from mnistbench.errors import ParameterError
 
-MAX_SEED = 2**32 - 1  # numpy's and TensorFlow's seeds are 32-bit
-NO_TRANSFORM = "none"
+# jobs once had a training transform, always "none"; it stays in the hash so ids stay the same
+RETIRED_TRANSFORM = "none"
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,6 @@ class JobSpec:
     dataset : str
     seed : int
         Passed as ``random_state`` to adapters that have one.
-    transform : str
-        Transform applied to the training images; ``"none"`` for the original set.
-        (Augmentation, which adds transformed copies, is the adapters' ``augment``.)
     holdout : bool
         Whether the fit leaves out the last 10% of the training set, evaluated as the
         ``holdout`` condition (for choosing a selective-prediction threshold).
@@ -58,7 +55,6 @@ class JobSpec:
     params: dict = field(default_factory=dict)
     dataset: str = "mnist"
     seed: int = 0
-    transform: str = NO_TRANSFORM
     holdout: bool = False
     target: str = None
 
@@ -68,7 +64,7 @@ class JobSpec:
         (characters other than letters, digits, ``_``, ``.`` and ``-`` in the name become
         ``-``, so the id is a folder name everywhere)."""
         content = {"algorithm": self.algorithm, "params": encode_params(self.params),
-                   "dataset": self.dataset, "seed": self.seed, "transform": self.transform}
+                   "dataset": self.dataset, "seed": self.seed, "transform": RETIRED_TRANSFORM}
         if self.holdout:  # only when set, so the ids of jobs without one stay what they were
             content["holdout"] = True
         if self.target is not None:
@@ -76,19 +72,22 @@ class JobSpec:
         digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:10]
         return f"{re.sub(r'[^A-Za-z0-9_.-]', '-', self.algorithm)}-{digest}"
 
+    def encoded_params(self):
+        """The parameters as Python literals (see :func:`encode_params`)."""
+        return encode_params(self.params)
+
     def to_dict(self):
         """The spec as JSON-ready values (parameters as Python literals), with its id."""
         return {"job_id": self.job_id, "algorithm": self.algorithm,
                 "params": encode_params(self.params), "dataset": self.dataset,
-                "seed": self.seed, "transform": self.transform, "holdout": self.holdout,
+                "seed": self.seed, "holdout": self.holdout,
                 **({"target": self.target} if self.target is not None else {})}
 
     @classmethod
     def from_dict(cls, record):
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict` (a record's ``transform``, from older runs, is ignored)."""
         return cls(record["algorithm"], decode_params(record["params"]), record["dataset"],
-                   record["seed"], record["transform"], record.get("holdout", False),
-                   record.get("target"))
+                   record["seed"], record.get("holdout", False), record.get("target"))
 
 
 @dataclass(frozen=True)
@@ -199,17 +198,6 @@ def entry_name(entry):
     return entry.name if isinstance(entry, NamedEstimator) else entry
 
 
-def encode_algos(algos):
-    """The entries of :func:`algorithm_list` as JSON-ready values."""
-    return [entry.to_dict() if isinstance(entry, NamedEstimator) else entry for entry in algos]
-
-
-def decode_algos(encoded):
-    """Inverse of :func:`encode_algos`."""
-    return [NamedEstimator.from_dict(entry) if isinstance(entry, dict) else entry
-            for entry in encoded]
-
-
 def owner(key, names):
     """The algorithm among ``names`` that options given for ``key`` belong to: ``key`` itself,
     or the one ``"module:Class"`` whose class is named ``key`` (``--set ClassName.param=v``)."""
@@ -217,91 +205,6 @@ def owner(key, names):
         return key
     matches = [name for name in names if is_class_path(name) and name.rpartition(":")[2] == key]
     return matches[0] if len(matches) == 1 else key
-
-
-def expand_jobs(algos, dataset, seed=0, repeats=1, params=None, grid=None, holdout=False):
-    """Expand a request into checked :class:`JobSpec` s, in the order they run.
-
-    Parameters
-    ----------
-    algos : "all", str or list
-        Names, ``"module:Class"`` es, ``(name, estimator)`` pairs (see :func:`algorithm_list`).
-    dataset : str
-    seed : int
-        The first seed.
-    repeats : int
-        Every job runs with seeds ``seed, seed + 1, ..., seed + repeats - 1``.
-    params : dict, optional
-        ``{algorithm: {parameter: value}}``, one value each (``--set``); a ``"module:Class"``
-        may be keyed by its class name alone, and ``"all"`` gives a value to every algorithm of
-        the request (an algorithm's own value wins).
-    grid : dict, optional
-        ``{algorithm: {parameter: [value, ...]}}``: one job per value, the cross product over
-        an algorithm's parameters (``--grid``); ``"all"`` as for ``params``.
-    holdout : bool
-        Every job leaves the last 10% of the training set out of its fit (see
-        :class:`JobSpec`).
-
-    Every name and value is checked here, so a typo fails in a second instead of after an hour
-    of training.
-    """
-    entries = algorithm_list(algos)
-    names = [entry_name(entry) for entry in entries]
-    params = for_each_algorithm(params or {}, names)
-    grid = for_each_algorithm(grid or {}, names)
-    check_in_range_int("repeats", repeats, 1, MAX_SEED + 1)
-    check_in_range_int("seed", seed, 0, MAX_SEED + 1 - repeats)
-    given = {}
-    for option, values_by_name in (("parameters", params or {}), ("grid values", grid or {})):
-        given[option] = {}
-        for key, values in values_by_name.items():
-            name = owner(key, names)
-            if name not in names:
-                check_algorithm(name)
-                raise ParameterError(f"{option} were given for '{key}', which is not among "
-                                     f"the algorithms to run ({', '.join(names)})")
-            if "random_state" in values:
-                raise ParameterError(f"{key}.random_state is set by --seed and --repeats, not "
-                                     "by --set or --grid")
-            given[option][name] = values
-    params, grid = given["parameters"], given["grid values"]
-    for name, axes in grid.items():
-        both = sorted(set(axes) & set(params.get(name, {})))
-        if both:
-            raise ParameterError(f"{name}.{both[0]} is given by both --set and --grid")
-        for param, values in axes.items():
-            if not isinstance(values, (list, tuple)) or not values:
-                raise ParameterError(f"--grid {name}.{param} needs at least one value")
-    jobs = {}
-    for entry, name in zip(entries, names):
-        axes = grid.get(name, {})
-        own = entry.params if isinstance(entry, NamedEstimator) else {}
-        target = entry.target if isinstance(entry, NamedEstimator) else None
-        for combination in itertools.product(*axes.values()):
-            job_params = {**own, **params.get(name, {}), **dict(zip(axes, combination))}
-            for job_seed in range(seed, seed + repeats):
-                spec = JobSpec(name, job_params, dataset, job_seed, holdout=holdout,
-                               target=target)
-                build_classifier(spec)  # checks names and values, the seed included
-                jobs.setdefault(spec.job_id, spec)
-    return list(jobs.values())
-
-
-def for_each_algorithm(given, algos):
-    """``{"all": {...}, "knn": {...}}`` -> each of ``algos`` with the ``all`` values, under its
-    own."""
-    if "all" not in given:
-        return given
-    spread = {name: {**given["all"], **given.get(name, {})} for name in algos}
-    return {**{name: values for name, values in given.items() if name != "all"}, **spread}
-
-
-def check_in_range_int(name, value, low, high):
-    """Return ``value`` if it is an integer in ``[low, high]``, else raise ParameterError."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-            or not low <= value <= high:
-        raise ParameterError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-    return int(value)
 
 
 def build_classifier(spec, verbose=False):

@@ -4,18 +4,25 @@ derived from them.
 ::
 
     RUN/
-      run.json          the request, its jobs, provenance, status, process id and heartbeat
+      run.json          the experiment (as "request"), how many jobs it holds, provenance,
+                        status, process id and heartbeat
       .lock             held (flock) by the one process writing the run
-      jobs/<job_id>/    one finished job: job.json (its spec and summary row), its long tables
-                        as CSV, probabilities.npz (one N x classes array per condition)
+      jobs/<job_id>/    one finished job: job.json (its spec, position and summary row), its
+                        long tables as CSV, probabilities.npz (one N x classes array per
+                        condition), and checksums.json (the SHA-256 of each), written last
       summary.csv  per_class.csv  confusion.csv  predictions.csv  sweep.csv  history.csv
       shifts.csv  selective.csv
-                        every finished job's rows, rebuilt from jobs/ whenever one finishes
+                        every finished job's rows, rebuilt from jobs/ at most every
+                        REBUILD_S seconds while the run goes on, and at its end
+      configurations.csv  pairs.csv  pairs_by_seed.csv
+                        derived from those (mnistbench.analysis.tables) at the run's end
 
 A job is written into ``jobs/.partial-<job_id>/`` and renamed into place, and every run-level
 file is written to a temporary name and renamed, so a crash at any moment leaves each file
-either as it was or complete. The job folders are the record; the run-level tables can always
-be rebuilt from them (:func:`load_run` reads the job folders).
+either as it was or complete; a job folder damaged later (a disk, a hand) no longer matches its
+checksums (:mod:`mnistbench.run.integrity`) and runs again on resume. The job folders are the
+record; the run-level tables can always be rebuilt from them (:func:`~mnistbench.run.loading.
+load_run` reads the job folders).
 """
 
 import datetime
@@ -26,36 +33,21 @@ import os
 import shutil
 import socket
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from mnistbench.datasets.readers import read_json
-from mnistbench.errors import DataError, ParameterError
+from mnistbench.analysis.tables import derived_tables
+from mnistbench.errors import ParameterError
 from mnistbench.run.environment import utc_now
+from mnistbench.run.integrity import CHECKSUMS_FILE, checksums_text
+from mnistbench.run.loading import (FORMAT, HEARTBEAT_S, JOB_FILE, JOBS_DIR, LOCK_FILE,
+                                    PROBABILITIES_FILE, RUN_FILE, VERSION, heartbeat_is_fresh,
+                                    job_tables, join_tables, read_info, run_state, whole_jobs)
 
-FORMAT = "mnistbench-run"
-VERSION = 1
-RUN_FILE = "run.json"
-LOCK_FILE = ".lock"
-JOBS_DIR = "jobs"
-JOB_FILE = "job.json"
-PROBABILITIES_FILE = "probabilities.npz"
 PARTIAL = ".partial-"
-HEARTBEAT_S = 10
-STALE_HEARTBEATS = 6  # a run from another host with no heartbeat for a minute is dead
-SUMMARY_COLUMNS = [
-    "job_id", "algorithm", "params", "resolved", "chosen", "seed", "dataset", "transform",
-    "augment", "dataset_checksum", "n_train", "n_fit_images", "n_test", "status", "error",
-    "accuracy", "precision_macro", "recall_macro", "f1_macro", "mean_confidence", "fit_s",
-    "predict_s", "images_per_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
-    "latency_calls", "host", "backend", "concurrent_jobs", "threads", "versions", "started_at",
-    "ended_at",
-]
-LONG_TABLES = ("per_class", "confusion", "predictions", "sweep", "history", "shifts",
-               "selective")
-TABLES = ("summary",) + LONG_TABLES
+REBUILD_S = 5  # run-level tables while a run goes on: at most this often, so a job's cost stays flat
 
 
 def default_run_dir(dataset, root="results/runs"):
@@ -95,6 +87,7 @@ class RunStore:
         self._stop_heartbeat = threading.Event()
         self._heartbeat = None
         self._jobs = {}  # job_id -> its tables, read once
+        self._rebuilt_at = 0.0
 
     @classmethod
     def create(cls, directory, info):
@@ -109,7 +102,7 @@ class RunStore:
                                  f"--resume {store.directory}, or choose another --out")
         store.directory.mkdir(parents=True, exist_ok=True)
         store._acquire()
-        store.info = {"format": FORMAT, "version": VERSION, **info, "jobs": [], "attempts": []}
+        store.info = {"format": FORMAT, "version": VERSION, **info, "attempts": []}
         return store
 
     @classmethod
@@ -138,15 +131,16 @@ class RunStore:
                                  "or stop it") from None
         self._lock_fd = fd
 
-    def begin(self, jobs, environment, placement=None):
-        """Record the jobs this attempt will hold and how it runs them (``placement``: backend,
-        jobs at once, threads, time limit), mark the run as running, start the heartbeat."""
+    def begin(self, job_count, environment, placement=None):
+        """Record how many jobs this attempt's request holds and how it runs them
+        (``placement``: backend, jobs at once, threads, time limit), mark the run as running,
+        start the heartbeat."""
         for leftover in self.jobs_dir().glob(f"{PARTIAL}*"):  # a job cut off mid-write
             shutil.rmtree(leftover)
         self.jobs_dir().mkdir(exist_ok=True)
         for attempt in self.info["attempts"]:
             attempt.setdefault("status", "died")  # ended without a word: killed, or a crash
-        self.info["jobs"] = [spec.to_dict() for spec in jobs]
+        self.info["job_count"] = job_count
         self.info["attempts"].append({key: environment[key] for key in (
             "command", "host", "git_revision", "versions")} | (placement or {}) | {
                 "pid": os.getpid(), "started_at": utc_now()})
@@ -170,15 +164,18 @@ class RunStore:
     def jobs_dir(self):
         return self.directory / JOBS_DIR
 
-    def finished(self):
-        """``{job_id: status}`` of every job with a folder (``ok``, ``error``, ``timeout`` or
-        ``refused``)."""
-        return {job_id: read_job(self.directory, job_id)["summary"]["status"]
-                for job_id in job_folders(self.directory)}
+    def finished(self, say=None):
+        """``{job_id: status}`` of every job with a whole folder (``ok``, ``error``,
+        ``timeout`` or ``refused``); a damaged one is named through ``say`` and left out, so
+        it runs again."""
+        records = whole_jobs(self.directory, self.info, say and (
+            lambda line: say(f"{line}; it runs again")))
+        return {job_id: record["summary"]["status"] for job_id, record in records.items()}
 
-    def write_job(self, result):
-        """Store one finished job (a :class:`~mnistbench.run.runner.JobResult`) atomically,
-        replacing an earlier attempt at it, then rebuild the run-level tables."""
+    def write_job(self, result, position=None):
+        """Store one finished job (a :class:`~mnistbench.run.job.JobResult`; ``position``:
+        its place in the run's request) atomically, replacing an earlier attempt at it, then
+        rebuild the run-level tables if they are :data:`REBUILD_S` old."""
         job_id = result.record["job_id"]
         partial = self.jobs_dir() / f"{PARTIAL}{job_id}"
         partial.mkdir()
@@ -189,8 +186,9 @@ class RunStore:
             np.savez_compressed(buffer, **result.probabilities)
             write_atomic(partial / PROBABILITIES_FILE, buffer.getvalue())
         write_atomic(partial / JOB_FILE, json.dumps(
-            {"spec": result.spec.to_dict(), "summary": result.record, **result.extra},
-            indent=1, default=str))
+            {"spec": result.spec.to_dict(), "position": position, "summary": result.record,
+             **result.extra}, indent=1, default=str))
+        write_atomic(partial / CHECKSUMS_FILE, checksums_text(partial))  # last: seals the job
         final = self.jobs_dir() / job_id
         if final.exists():  # an earlier, failed attempt: moved aside, then removed
             replaced = self.jobs_dir() / f"{PARTIAL}replaced-{job_id}"
@@ -200,21 +198,24 @@ class RunStore:
         else:
             os.rename(partial, final)
         self._jobs.pop(job_id, None)
-        self.rebuild_tables()
+        if time.monotonic() - self._rebuilt_at >= REBUILD_S:
+            self.rebuild_tables()
 
-    def rebuild_tables(self):
-        """Rewrite the run-level CSV files from the job folders; return the tables."""
-        order = [job["job_id"] for job in self.info["jobs"]]
-        present = job_folders(self.directory)
-        for job_id in [job_id for job_id in present if job_id not in order]:
-            order.append(job_id)  # a job of an earlier request that this one no longer names
-        for job_id in order:
-            if job_id in present and job_id not in self._jobs:
-                self._jobs[job_id] = job_tables(self.directory, job_id)
-        tables = join_tables([self._jobs[job_id] for job_id in order if job_id in present])
+    def rebuild_tables(self, derived=False):
+        """Rewrite the run-level CSV files from the (whole) job folders, and with ``derived``
+        the analysis tables (:func:`~mnistbench.analysis.tables.derived_tables`); return the
+        job tables."""
+        records = whole_jobs(self.directory, self.info, lambda line: None)
+        for job_id, record in records.items():
+            if job_id not in self._jobs:
+                self._jobs[job_id] = job_tables(self.directory, job_id, record)
+        tables = join_tables([self._jobs[job_id] for job_id in records])
+        if derived:
+            tables.update(derived_tables(tables["summary"], tables["predictions"]))
         for name, table in tables.items():
             if name == "summary" or not table.empty:
                 write_atomic(self.directory / f"{name}.csv", table.to_csv(index=False))
+        self._rebuilt_at = time.monotonic()
         return tables
 
     def end(self, status):
@@ -222,8 +223,9 @@ class RunStore:
         self._stop_heartbeat.set()
         if self._heartbeat is not None:
             self._heartbeat.join()
-        tables = self.rebuild_tables()
-        finished = self.finished()
+        tables = self.rebuild_tables(derived=True)
+        finished = {job_id: state for job_id, state in zip(
+            tables["summary"]["job_id"], tables["summary"]["status"])}
         self.info.update(status=status, ended_at=utc_now(), heartbeat=utc_now(),
                          jobs_done=sum(state == "ok" for state in finished.values()),
                          jobs_failed=sum(state != "ok" for state in finished.values()))
@@ -236,179 +238,3 @@ class RunStore:
         """Let another process write the run."""
         fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         os.close(self._lock_fd)
-
-
-def read_info(directory):
-    """The checked ``run.json`` of the run in ``directory``."""
-    directory = Path(directory)
-    path = directory / RUN_FILE
-    if not directory.is_dir():
-        raise DataError(f"{directory} is not a folder holding an mnistbench run")
-    if not path.is_file():
-        raise DataError(f"{directory} holds no mnistbench run (no {RUN_FILE})")
-    info = read_json(path)
-    if not isinstance(info, dict) or "jobs" not in info:
-        raise DataError(f"{path} is not an mnistbench run record")
-    if info.get("format") != FORMAT:
-        raise DataError(f"{directory} was written by an mnistbench from before job folders "
-                        "(0.1); its CSV files read as they are, but it cannot be loaded or "
-                        "resumed")
-    if info.get("version") != VERSION:
-        raise DataError(f"{directory} is in run format version {info.get('version')}; this "
-                        f"mnistbench reads version {VERSION}")
-    return info
-
-
-def run_state(directory, info=None):
-    """A few words on the run's state: complete, interrupted, running (and by whom), or dead
-    (its process stopped without saying so: a crash, or ``kill -9``)."""
-    try:
-        info = info or read_info(directory)
-    except DataError as exc:
-        return f"not readable: {exc}"
-    finished = job_folders(directory)
-    done = f"{len(finished)} of {len(info['jobs'])} jobs finished"
-    if info["status"] != "running":
-        return f"{info['status']}, {done}"
-    if is_alive(directory, info):
-        return f"running as process {info.get('pid')} on {info.get('host')}, last heartbeat " \
-               f"at {info.get('heartbeat')}, {done}"
-    return f"dead: its process {info.get('pid')} on {info.get('host')} stopped after the " \
-           f"heartbeat at {info.get('heartbeat')}, {done}"
-
-
-def is_alive(directory, info):
-    """Whether the process recorded as writing the run still does: on this host its lock says
-    so; a run written from another host (a shared folder) is alive while its heartbeat is
-    fresh."""
-    if info.get("host") == socket.gethostname():
-        return is_locked(directory)
-    return heartbeat_is_fresh(info)
-
-
-def heartbeat_is_fresh(info):
-    """Whether the run's last heartbeat is recent enough for its process to be alive."""
-    try:
-        beat = datetime.datetime.fromisoformat(info["heartbeat"])
-    except (KeyError, TypeError, ValueError):
-        return False
-    age = datetime.datetime.now(datetime.timezone.utc) - beat
-    return age.total_seconds() < STALE_HEARTBEATS * HEARTBEAT_S
-
-
-def is_locked(directory):
-    """Whether a process holds the run's ``.lock`` (is writing it now)."""
-    try:
-        fd = os.open(Path(directory) / LOCK_FILE, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-
-
-def job_folders(directory):
-    """Ids of the finished jobs: the folders in ``jobs/`` (partial writes excluded)."""
-    jobs = Path(directory) / JOBS_DIR
-    if not jobs.is_dir():
-        return []
-    return sorted(path.name for path in jobs.iterdir()
-                  if path.is_dir() and not path.name.startswith("."))
-
-
-def read_job(directory, job_id):
-    """The ``job.json`` of a finished job."""
-    return json.loads((Path(directory) / JOBS_DIR / job_id / JOB_FILE).read_text())
-
-
-def job_tables(directory, job_id):
-    """One job's tables: its summary row and the long tables it has."""
-    folder = Path(directory) / JOBS_DIR / job_id
-    tables = {"summary": pd.DataFrame([read_job(directory, job_id)["summary"]])}
-    for name in LONG_TABLES:
-        if (folder / f"{name}.csv").is_file():
-            tables[name] = pd.read_csv(folder / f"{name}.csv")
-    return tables
-
-
-def join_tables(jobs):
-    """Concatenate the tables of several jobs, table by table; the summary in its columns."""
-    tables = {}
-    for name in TABLES:
-        parts = [job[name] for job in jobs if name in job]
-        tables[name] = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    tables["summary"] = tables["summary"].reindex(columns=SUMMARY_COLUMNS)
-    return tables
-
-
-class Run:
-    """A run read back from its folder: :func:`load_run`.
-
-    Attributes
-    ----------
-    directory : pathlib.Path
-    info : dict
-        ``run.json``: the request, its jobs, versions, machine, status.
-    summary, per_class, confusion, predictions, sweep, history, shifts, selective : DataFrame
-        The run's tables, built from its job folders (the same rows as its CSV files).
-    job_ids : list of str
-        The finished jobs (``ok`` or ``error``), in the order the run lists them.
-    """
-
-    def __init__(self, directory):
-        self.directory = Path(directory)
-        self.info = read_info(self.directory)
-        present = set(job_folders(self.directory))
-        listed = [job["job_id"] for job in self.info["jobs"]]
-        self.job_ids = [job_id for job_id in listed if job_id in present] + sorted(
-            present - set(listed))
-        tables = join_tables([job_tables(self.directory, job_id) for job_id in self.job_ids])
-        for name, table in tables.items():
-            setattr(self, name, table)
-
-    @property
-    def state(self):
-        """``complete``, ``interrupted``, ``running`` (with its process and heartbeat) or
-        ``dead``, with how many jobs are finished: read now, not when the run was loaded."""
-        return run_state(self.directory)
-
-    def probabilities(self, job_id, condition="test"):
-        """Class probabilities of every image of ``condition``: an N x classes array, columns
-        in the order of the job's classes (``classes`` in its ``job.json``)."""
-        if job_id not in self.job_ids:
-            raise ParameterError(f"no finished job '{job_id}' in {self.directory}; its jobs are: "
-                                 f"{', '.join(self.job_ids) or 'none'}")
-        job = read_job(self.directory, job_id)
-        if job["summary"]["status"] != "ok":
-            raise ParameterError(f"job {job_id} failed ({job['summary']['error']}) and has no "
-                                 "probabilities")
-        with np.load(self.directory / JOBS_DIR / job_id / PROBABILITIES_FILE) as arrays:
-            if condition not in arrays:
-                raise ParameterError(f"job {job_id} has no condition '{condition}'; it has: "
-                                     f"{', '.join(arrays.files)}")
-            return arrays[condition]
-
-    def __repr__(self):
-        return f"<mnistbench run {self.directory}: {self.state}>"
-
-
-def load_run(path):
-    """Read the run in the folder ``path``.
-
-    Returns
-    -------
-    Run
-        Its tables as DataFrames, ``info`` from ``run.json``, and ``probabilities(job_id,
-        condition="test")``.
-
-    Raises
-    ------
-    DataError
-        If ``path`` holds no run written by this version of mnistbench.
-    """
-    return Run(path)
