@@ -19,7 +19,14 @@ from mnistbench.classifiers import registry
 from mnistbench.classifiers.external import ExternalClassifier
 from mnistbench.errors import ParameterError
 from mnistbench.run.runner import resume_benchmark, run_benchmark
-from mnistbench.run.spec import JobSpec, expand_jobs
+from mnistbench.run.experiment import Experiment
+from mnistbench.run.spec import JobSpec
+
+def expand(algos, dataset, params=None, grid=None, **options):
+    """The checked jobs of an experiment, as a list."""
+    return list(Experiment.from_options(algos, params, grid, dataset=dataset,
+                                        **options).checked().jobs())
+
 
 EXTRA_TREES = "sklearn.ensemble:ExtraTreesClassifier"
 
@@ -58,7 +65,7 @@ def test_a_class_path_runs_beside_a_built_in_through_the_cli(tmp_path):
 ])
 def test_bad_classes_and_values_fail_before_anything_runs(algos, params, message):
     with pytest.raises(ParameterError, match=message):
-        expand_jobs(algos, "digits", params=params)
+        expand(algos, "digits", params=params)
 
 
 def test_a_bad_class_path_is_one_line_and_exit_2_in_the_cli(tmp_path, capsys):
@@ -85,19 +92,18 @@ def test_estimator_instances_run_beside_names_and_resume(tmp_path, digits):
     assert summary.loc[0, "accuracy"] == pytest.approx(
         expected.score(digits.X_test.reshape(-1, 64) / 255, digits.y_test))
     info = json.loads((tmp_path / "run.json").read_text())
-    assert info["jobs"][0]["target"] == "sklearn.svm._classes:SVC"
-    assert info["request"]["algos"][0] == {"name": "my-svc", "target": "sklearn.svm._classes:SVC",
-                                           "params": {"C": "3"}}
+    assert info["request"]["algorithms"]["my-svc"] == {
+        "target": "sklearn.svm._classes:SVC", "params": {"C": "3"}, "grid": {}}
     again = resume_benchmark(tmp_path, algos=[("my-svc", SVC(C=3)), "tree"])  # read back
     assert again["algorithm"].tolist()[-2:] == ["tree", "tree"] and len(again) == 8
 
 
 def test_an_instance_job_id_is_stable_and_its_parameters_count():
-    ids = [expand_jobs([("mine", estimator)], "digits")[0].job_id
+    ids = [expand([("mine", estimator)], "digits")[0].job_id
            for estimator in (SVC(C=3), SVC(C=3, random_state=9), SVC(C=4), SVC())]
     assert ids[0] == ids[1]  # its random_state is the job's seed
     assert len(set(ids[1:])) == 3
-    spec = expand_jobs([("mine", SVC(C=3))], "digits")[0]
+    spec = expand([("mine", SVC(C=3))], "digits")[0]
     assert spec == JobSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
     assert JobSpec("knn", {}, "digits").job_id == "knn-b8d0aa70c8"  # ids of names as before
 
@@ -109,7 +115,7 @@ def test_an_instance_job_id_is_stable_and_its_parameters_count():
 ])
 def test_bad_instances_are_refused(entry, message):
     with pytest.raises(ParameterError, match=message):
-        expand_jobs([entry], "digits")
+        expand([entry], "digits")
 
 
 def test_the_wrapper_scales_pixels_and_handles_estimators_without_probabilities(digits):

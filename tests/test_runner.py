@@ -10,8 +10,14 @@ from mnistbench import load_run
 from mnistbench.classifiers import registry
 from mnistbench.errors import DataError, ParameterError
 from mnistbench.run.runner import resume_benchmark, run_benchmark
-from mnistbench.run.spec import expand_jobs
+from mnistbench.run.experiment import Experiment
 from mnistbench.run.store import RunStore
+
+def expand(algos, dataset, params=None, grid=None, **options):
+    """The checked jobs of an experiment, as a list."""
+    return list(Experiment.from_options(algos, params, grid, dataset=dataset,
+                                        **options).checked().jobs())
+
 
 FILES = {"summary.csv", "per_class.csv", "confusion.csv", "predictions.csv", "sweep.csv",
          "run.json", "jobs"}
@@ -161,7 +167,7 @@ def test_resume_reruns_failed_jobs_and_extends_with_algorithms_and_repeats(tmp_p
     after = job_folders(tmp_path)
     boom, tree = summary.loc[0, "job_id"], summary.loc[1, "job_id"]
     assert after[tree] == before[tree] and after[boom] != before[boom]
-    assert load_run(tmp_path).info["request"]["algos"] == ["boom", "tree", "knn"]
+    assert list(load_run(tmp_path).info["request"]["algorithms"]) == ["boom", "tree", "knn"]
     assert loaded.state == "complete, 6 of 6 jobs finished"  # read now, not at load
     again = resume_benchmark(tmp_path)  # nothing left to do
     assert again["job_id"].tolist() == summary["job_id"].tolist()
@@ -202,7 +208,7 @@ def test_resume_refuses_other_data(tmp_path):
 
 
 def test_all_expands_to_every_registered_algorithm():
-    assert [job.algorithm for job in expand_jobs("all", "digits")] == registry.algorithm_names()
+    assert [job.algorithm for job in expand("all", "digits")] == registry.algorithm_names()
 
 
 def test_save_models_keeps_loadable_models_and_a_failed_save_keeps_results(tmp_path):

@@ -3,9 +3,16 @@
 import numpy as np
 import pytest
 
-from mnistbench.cli import parse_assignment
 from mnistbench.errors import ParameterError
-from mnistbench.run.spec import JobSpec, build_classifier, expand_jobs
+from mnistbench.run.experiment import Experiment
+from mnistbench.run.spec import JobSpec, build_classifier
+from mnistbench.run.values import parse_assignment
+
+
+def expand(algos, dataset, params=None, grid=None, **options):
+    """The checked jobs of an experiment, as a list."""
+    return list(Experiment.from_options(algos, params, grid, dataset=dataset,
+                                        **options).checked().jobs())
 
 
 def test_job_id_is_a_hash_of_the_content_the_same_on_every_machine():
@@ -15,7 +22,7 @@ def test_job_id_is_a_hash_of_the_content_the_same_on_every_machine():
     assert JobSpec("knn", {"k": (np.int64(1), 3)}, "digits", 2).job_id == spec.job_id
     others = [JobSpec("knn", {"k": (1, 5)}, "digits", 2), JobSpec("knn", {"k": (1, 3)}, "mnist", 2),
               JobSpec("knn", {"k": (1, 3)}, "digits", 3),
-              JobSpec("knn", {"k": (1, 3)}, "digits", 2, transform="rot180")]
+              JobSpec("knn", {"k": (1, 3)}, "digits", 2, holdout=True)]
     assert len({spec.job_id} | {other.job_id for other in others}) == 5
 
 
@@ -27,7 +34,7 @@ def test_spec_round_trips_through_json_keeping_tuples():
 
 
 def test_repeats_give_consecutive_seeds_and_grids_the_cross_product():
-    jobs = expand_jobs("knn,tree", "digits", seed=5, repeats=2,
+    jobs = expand("knn,tree", "digits", seed=5, repeats=2,
                        grid={"tree": {"max_depth": [2, None], "criterion": ["gini", "entropy"]}})
     assert [(job.algorithm, job.seed) for job in jobs[:2]] == [("knn", 5), ("knn", 6)]
     trees = [(job.params["max_depth"], job.params["criterion"], job.seed) for job in jobs[2:]]
@@ -38,8 +45,8 @@ def test_repeats_give_consecutive_seeds_and_grids_the_cross_product():
 
 
 def test_a_name_given_twice_runs_once_and_a_string_is_a_comma_list():
-    assert [job.algorithm for job in expand_jobs("knn, tree,knn", "digits")] == ["knn", "tree"]
-    assert [job.algorithm for job in expand_jobs("knn", "digits")] == ["knn"]
+    assert [job.algorithm for job in expand("knn, tree,knn", "digits")] == ["knn", "tree"]
+    assert [job.algorithm for job in expand("knn", "digits")] == ["knn"]
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -48,13 +55,16 @@ def test_a_name_given_twice_runs_once_and_a_string_is_a_comma_list():
     ({"repeats": 0}, r"repeats must be an integer in \[1, "),
     ({"params": {"tree": {"random_state": 3}}}, "random_state is set by --seed and --repeats"),
     ({"grid": {"mlp": {"epochs": [1, 2]}}}, "'mlp', which is not among the algorithms"),
+    ({"dataset": "cifar"}, "dataset: unknown dataset 'cifar'"),
+    ({"shifts": "spin"}, "unknown shift 'spin'"),
+    ({"target_accuracy": 1.5}, "target accuracy must be a number between 0 and 1"),
     ({"grid": {"knn": {"k": [1, -2]}}}, "k must be an integer >= 1, got -2"),
     ({"params": {"knn": {"k": 1}}, "grid": {"knn": {"k": [3]}}}, "knn.k is given by both"),
     ({"grid": {"knn": {"k": []}}}, "needs at least one value"),
 ])
 def test_bad_requests_fail_before_anything_runs(kwargs, message):
     with pytest.raises(ParameterError, match=message):
-        expand_jobs(**{"algos": "knn,tree", "dataset": "digits", **kwargs})
+        expand(**{"algos": "knn,tree", "dataset": "digits", **kwargs})
 
 
 @pytest.mark.parametrize("text, expected", [

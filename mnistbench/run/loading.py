@@ -48,7 +48,7 @@ def read_info(directory):
     if not path.is_file():
         raise DataError(f"{directory} holds no mnistbench run (no {RUN_FILE})")
     info = read_json(path)
-    if not isinstance(info, dict) or "request" not in info:
+    if not isinstance(info, dict) or "jobs" not in info and "request" not in info:
         raise DataError(f"{path} is not an mnistbench run record")
     if info.get("format") != FORMAT:
         raise DataError(f"{directory} was written by an mnistbench from before job folders "
@@ -145,13 +145,14 @@ def whole_jobs(directory, info, say=None):
             line = f"[{job_id}] damaged ({reason})"
             (say or (lambda text: warnings.warn(f"{directory}: {text}; it is left out",
                                                  DamagedJob, stacklevel=3)))(line)
-    listed = {job["job_id"]: index for index, job in enumerate(info.get("jobs", []))}
+    # runs of format 1 list their jobs; later ones record (attempt, place in its request)
+    listed = {job["job_id"]: [-1, index] for index, job in enumerate(info.get("jobs", []))}
 
     def order(job_id):
         record = records[job_id]
         position = listed.get(job_id, record.get("position"))
-        return (position is None, position or 0, record["summary"].get("ended_at") or "",
-                job_id)
+        return (position is None, tuple(position or ()),
+                record["summary"].get("ended_at") or "", job_id)
     return {job_id: records[job_id] for job_id in sorted(records, key=order)}
 
 

@@ -61,6 +61,14 @@ def default_run_dir(dataset, root="results/runs"):
     return path
 
 
+def previous_position(folder):
+    """The position recorded in an earlier attempt's ``job.json`` in ``folder``, if any."""
+    try:
+        return json.loads((folder / JOB_FILE).read_text()).get("position")
+    except (OSError, ValueError):
+        return None
+
+
 def write_atomic(path, data):
     """Write ``data`` (bytes or str) to ``path`` through a temporary file and a rename."""
     path = Path(path)
@@ -177,6 +185,9 @@ class RunStore:
         its place in the run's request) atomically, replacing an earlier attempt at it, then
         rebuild the run-level tables if they are :data:`REBUILD_S` old."""
         job_id = result.record["job_id"]
+        final = self.jobs_dir() / job_id
+        if position is not None:  # (attempt, place in its request); a job run again keeps its
+            position = previous_position(final) or [len(self.info["attempts"]) - 1, position]
         partial = self.jobs_dir() / f"{PARTIAL}{job_id}"
         partial.mkdir()
         for name, table in result.tables.items():
@@ -189,7 +200,6 @@ class RunStore:
             {"spec": result.spec.to_dict(), "position": position, "summary": result.record,
              **result.extra}, indent=1, default=str))
         write_atomic(partial / CHECKSUMS_FILE, checksums_text(partial))  # last: seals the job
-        final = self.jobs_dir() / job_id
         if final.exists():  # an earlier, failed attempt: moved aside, then removed
             replaced = self.jobs_dir() / f"{PARTIAL}replaced-{job_id}"
             os.rename(final, replaced)
