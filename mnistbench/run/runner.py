@@ -190,7 +190,8 @@ def execute(store, experiment, engine, progress=None):
 
     done_before = sum(state == "ok" for state in finished.values())
     if done_before:
-        say(f"{done_before} jobs already finished in {store.directory}; running the others")
+        say(f"{done_before} of {total} jobs already finished in {store.directory}; running the "
+            f"other {total - done_before}")
     status = "interrupted"
     try:
         store.begin(total, environment(), engine.describe())
