@@ -248,3 +248,35 @@ def test_dead_and_live_runs_are_told_apart(tmp_path, host, seconds_ago, refused)
     else:
         assert load_run(tmp_path).state.startswith(f"dead: its process 1 on {host} stopped")
         assert resume_benchmark(tmp_path)["status"].tolist() == ["ok"]
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda folder: (folder / "probabilities.npz").write_bytes(
+        (folder / "probabilities.npz").read_bytes()[:100]),
+     "probabilities.npz does not match its checksum"),
+    (lambda folder: (folder / "job.json").write_text("{"), "job.json does not match its checksum"),
+    (lambda folder: (folder / "checksums.json").unlink(), "no checksums.json"),
+])
+def test_a_damaged_job_runs_again_on_resume_and_readers_leave_it_out(tmp_path, damage, reason,
+                                                                     capsys):
+    from mnistbench.cli import main
+    from mnistbench.run.loading import DamagedJob
+
+    run_benchmark(["knn", "tree"], dataset="digits", out=tmp_path)
+    before = job_folders(tmp_path)
+    knn, tree = sorted(before)
+    damage(tmp_path / "jobs" / knn)
+    with pytest.warns(DamagedJob, match=rf"\[{knn}\] damaged \({reason}\); it is left out"):
+        run = load_run(tmp_path)
+    assert run.job_ids == [tree] and run.summary["job_id"].tolist() == [tree]
+    capsys.readouterr()
+    assert main(["report", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert f"[{knn}] damaged ({reason}); it is left out" in err and "Traceback" not in err
+    lines = []
+    summary = resume_benchmark(tmp_path, progress=lines.append)
+    assert f"[{knn}] damaged ({reason}); it runs again" in lines
+    assert sorted(summary["job_id"]) == [knn, tree] and (summary["status"] == "ok").all()
+    after = job_folders(tmp_path)
+    assert after[tree] == before[tree] and after[knn] != before[knn]
+    assert sorted(load_run(tmp_path).job_ids) == [knn, tree]
