@@ -1,7 +1,9 @@
-"""The tool's own overhead: start-up of the CLI, and the cost of measuring latency."""
+"""The tool's own overhead: start-up of the CLI, the cost of measuring latency, and the cost of
+one more job in a long run."""
 
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -36,3 +38,27 @@ def test_latency_measurement_costs_under_2_percent(benchmark, quick):
     benchmark.extra_info.update(role="ours", ratio=float(empty / real), max_ratio=0.02,
                                 empty_p50_us=float(empty * 1e6), tree_p50_us=float(real * 1e6))
     benchmark(tree.predict, X_test[:1])
+
+
+def test_per_job_overhead_stays_flat_over_600_jobs(benchmark, tmp_path):
+    """600 ``tree`` jobs on digits: the time between one job's start and the next, over the
+    last hundred jobs, within 1.5x of the first hundred's (run-level tables are rebuilt at most
+    every few seconds, not after every job)."""
+    from mnistbench.run.runner import run_benchmark
+
+    starts = []
+
+    def progress(line):
+        if "fitting on" in line:
+            starts.append(time.perf_counter())
+
+    benchmark.group = "overhead: 600 tree jobs on digits"
+    benchmark.pedantic(run_benchmark, args=(["tree"],), kwargs={
+        "dataset": "digits", "repeats": 600, "out": tmp_path / "run", "progress": progress},
+        rounds=1, iterations=1)
+    gaps = np.diff(starts)
+    first, last = gaps[:100].mean(), gaps[-100:].mean()
+    benchmark.extra_info.update(role="ours", first_hundred_s=float(first),
+                                last_hundred_s=float(last), ratio=float(last / first),
+                                max_ratio=1.5)
+    assert len(starts) == 600 and last <= 1.5 * first

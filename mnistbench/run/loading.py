@@ -132,12 +132,16 @@ def read_job(directory, job_id):
     return json.loads((Path(directory) / JOBS_DIR / job_id / JOB_FILE).read_text())
 
 
-def whole_jobs(directory, info, say=None):
+def whole_jobs(directory, info, say=None, known=None):
     """``{job_id: job.json}`` of the finished jobs that are whole, in the run's order (the
     order of its request, then votes and the like in the order they were made); each damaged
-    one is named through ``say`` (default: a :class:`DamagedJob` warning) and left out."""
+    one is named through ``say`` (default: a :class:`DamagedJob` warning) and left out.
+    ``known`` (``{job_id: job.json}``) holds jobs already read and checked by this process."""
     records = {}
     for job_id in job_folders(directory):
+        if known and job_id in known:
+            records[job_id] = known[job_id]
+            continue
         reason = damage(Path(directory) / JOBS_DIR / job_id, required=info["version"] >= 2)
         if reason is None:
             records[job_id] = read_job(directory, job_id)

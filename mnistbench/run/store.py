@@ -47,7 +47,10 @@ from mnistbench.run.loading import (FORMAT, HEARTBEAT_S, JOB_FILE, JOBS_DIR, LOC
                                     job_tables, join_tables, read_info, run_state, whole_jobs)
 
 PARTIAL = ".partial-"
-REBUILD_S = 5  # run-level tables while a run goes on: at most this often, so a job's cost stays flat
+# run-level tables while a run goes on: at most every REBUILD_S seconds, and at most a tenth of
+# the time (a rebuild costs more as jobs accumulate), so one more job costs what the first did
+REBUILD_S = 5
+REBUILD_SHARE = 0.1
 
 
 def default_run_dir(dataset, root="results/runs"):
@@ -94,8 +97,8 @@ class RunStore:
         self._write_lock = threading.Lock()
         self._stop_heartbeat = threading.Event()
         self._heartbeat = None
-        self._jobs = {}  # job_id -> its tables, read once
-        self._rebuilt_at = 0.0
+        self._jobs = {}  # job_id -> (its job.json, its tables), read and checked once
+        self._rebuilt_at, self._rebuild_s = 0.0, 0.0
 
     @classmethod
     def create(cls, directory, info):
@@ -208,24 +211,28 @@ class RunStore:
         else:
             os.rename(partial, final)
         self._jobs.pop(job_id, None)
-        if time.monotonic() - self._rebuilt_at >= REBUILD_S:
+        if time.monotonic() - self._rebuilt_at >= max(REBUILD_S,
+                                                        self._rebuild_s / REBUILD_SHARE):
             self.rebuild_tables()
 
     def rebuild_tables(self, derived=False):
         """Rewrite the run-level CSV files from the (whole) job folders, and with ``derived``
         the analysis tables (:func:`~mnistbench.analysis.tables.derived_tables`); return the
         job tables."""
-        records = whole_jobs(self.directory, self.info, lambda line: None)
+        started = time.monotonic()
+        records = whole_jobs(self.directory, self.info, lambda line: None, known={
+            job_id: record for job_id, (record, _) in self._jobs.items()})
         for job_id, record in records.items():
             if job_id not in self._jobs:
-                self._jobs[job_id] = job_tables(self.directory, job_id, record)
-        tables = join_tables([self._jobs[job_id] for job_id in records])
+                self._jobs[job_id] = record, job_tables(self.directory, job_id, record)
+        tables = join_tables([self._jobs[job_id][1] for job_id in records])
         if derived:
             tables.update(derived_tables(tables["summary"], tables["predictions"]))
         for name, table in tables.items():
             if name == "summary" or not table.empty:
                 write_atomic(self.directory / f"{name}.csv", table.to_csv(index=False))
         self._rebuilt_at = time.monotonic()
+        self._rebuild_s = self._rebuilt_at - started
         return tables
 
     def end(self, status):
