@@ -327,9 +327,11 @@ class Experiment:
     def to_toml(self):
         """The experiment as the TOML file that declares it (what ``--print-experiment``
         prints)."""
-        lines = []
+        lines, defaults = [], Experiment()
         for key, value in self.to_json().items():
-            if key != "algorithms" and value is not None and value != []:
+            # the request's own keys always; where and how jobs run only when not the default
+            if key in ("dataset", "seed", "repeats") or key != "algorithms" and value not in (
+                    None, []) and value != getattr(defaults, key):
                 lines.append(f"{key} = {toml_value(list(value) if key == 'shifts' else value)}")
         for algorithm in self.algorithms:
             lines += ["", f"[algorithms.{toml_key(algorithm.name)}]"]
@@ -387,6 +389,8 @@ def file_value(value):
 def param_text(value):
     """A parameter value in the form :func:`file_value` reads back as it: a tuple as an array,
     a string as itself when it reads back as itself, anything else as its Python literal."""
+    if value is None:
+        return "none"
     if isinstance(value, tuple):
         return [param_text(item) for item in value]
     if isinstance(value, str) and parse_value(value) == value:
