@@ -22,9 +22,11 @@ from mnistbench.classifiers.registry import get_classifier
 from mnistbench.cli import main
 from mnistbench.errors import ParameterError
 from mnistbench.report.console import summary_table
-from mnistbench.run import memory, parallel
+from mnistbench.run import engines, memory
+from mnistbench.run.experiment import Experiment
+from mnistbench.run.job import run_job
 from mnistbench.run.parallel import NoResult, Placement
-from mnistbench.run.runner import as_stored, resume_benchmark, run_benchmark, run_job
+from mnistbench.run.runner import as_stored, resume_benchmark, run_benchmark
 from mnistbench.run.spec import JobSpec
 from mnistbench.run.timeout import ChildDied, TimedOut, call_with_timeout
 
@@ -228,7 +230,7 @@ def test_memory_estimates_and_limits(tmp_path, dask_scheduler):
 
 
 def test_an_unreachable_scheduler_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(parallel, "DASK_WAIT_S", 1)
+    monkeypatch.setattr(engines, "DASK_WAIT_S", 1)
     assert main(["--dataset", "digits", "--backend", "dask", "--scheduler", "tcp://127.0.0.1:1",
                  "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
@@ -239,7 +241,7 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_2(tmp_path, capsys, monke
 
 def test_a_result_computed_on_other_data_is_not_stored_as_the_runs(digits):
     spec = JobSpec("tree", dataset="digits")
-    result = run_job(spec)
+    result = run_job(spec, Experiment())
     stored = as_stored(result, "0" * 32, Placement("dask", 4, 1))
     assert stored.record["status"] == "error" and not stored.tables
     assert stored.record["error"].startswith(f"DataError: it ran on digits data with checksum "

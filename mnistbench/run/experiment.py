@@ -1,52 +1,43 @@
 """The experiment: what a run is asked to do, in one object that parses, checks, serialises and
 expands itself.
 
-An experiment file is TOML; every run option has a key, and ``[algorithms.NAME]`` tables say
-what runs::
+An experiment file is TOML (:mod:`mnistbench.run.experiment_file`; every key is described in
+``docs/guide/experiments.md``)::
 
     dataset = "digits"
-    seed = 0
     repeats = 2
-    shifts = ["rot180"]
     [algorithms.knn]              # an algorithm at its defaults
     [algorithms.tree]
     max_depth = 10                # = --set tree.max_depth=10
     [algorithms.mlp.grid]
     batch_size = [32, 200]        # = --grid mlp.batch_size=32,200
-    [algorithms.my-svc]
-    class = "sklearn.svm:SVC"     # an estimator of your own, run under the name my-svc
-    C = 3
 
-A parameter value is read as the same text would be on the command line: a TOML string that is
-a Python literal or ``none``/``true``/``false`` becomes that value (``"none"`` is None,
-``"'none'"`` the string), a TOML array a tuple. So a file and the flags it stands for give the
-same jobs, with the same ids. The command line, :func:`~mnistbench.run.runner.run_benchmark`
-and experiment files all build an :class:`Experiment`; ``run.json`` keeps it resolved
-(:meth:`Experiment.to_json`), and :meth:`Experiment.jobs` expands it lazily, so the first job of
-any grid starts at once.
+The command line, :func:`~mnistbench.run.runner.run_benchmark` and experiment files all build an
+:class:`Experiment`, and a file gives the same jobs, with the same ids, as the flags it stands
+for. ``run.json`` keeps it resolved (:meth:`Experiment.to_json`); :meth:`Experiment.jobs`
+expands it lazily, so the first job of any grid starts at once.
 """
 
 import itertools
 import math
-import tomllib
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 
-import numpy as np
-
-from mnistbench.classifiers.registry import check_algorithm, is_class_path
+from mnistbench.classifiers.registry import check_algorithm
 from mnistbench.datasets.sources import DATASET_NAMES
 from mnistbench.errors import ParameterError
+from mnistbench.run.conditions import parse_shifts
+from mnistbench.run.experiment_file import read_document, read_file, toml_text
 from mnistbench.run.spec import (JobSpec, NamedEstimator, algorithm_list, build_classifier,
                                  decode_params, decode_value, encode_params, encode_value,
-                                 entry_name, owner)
-from mnistbench.run.values import parse_assignment, parse_value
+                                 entry_name, owned, spread_all)
+from mnistbench.run.values import assignments, in_range
 
 MAX_SEED = 2**32 - 1  # numpy's and TensorFlow's seeds are 32-bit
 MAX_JOBS_AT_ONCE = 1024
 BACKENDS = ("local", "dask", "ray")
 LARGE = 10_000  # jobs in a request that needs to be confirmed (--yes)
-CLASS_KEY, GRID_KEY = "class", "grid"  # keys of an [algorithms.NAME] table that are not params
+OPTIONS = ("dataset", "data_dir", "seed", "repeats", "shifts", "target_accuracy", "save_models",
+           "n_jobs", "backend", "address", "timeout")  # the file's keys besides algorithms
 
 
 @dataclass(frozen=True)
@@ -92,75 +83,29 @@ class Experiment:
     timeout: float = None
     source: str = field(default=None, compare=False)
 
-    # ---- building
-
     @classmethod
     def from_options(cls, algos=None, params=None, grid=None, **options):
         """An experiment from :func:`~mnistbench.run.runner.run_benchmark`'s arguments:
         ``algos`` as :func:`~mnistbench.run.spec.algorithm_list` takes them, ``params`` and
         ``grid`` as ``{algorithm: {parameter: value(s)}}`` (``"all"`` for every algorithm, a
         ``"module:Class"`` keyed by its class name alone), the other options as they are."""
-        entries = algorithm_list("knn,tree" if algos is None else algos)
-        names = [entry_name(entry) for entry in entries]
-        params = owned(spread_all(params or {}, names), names, "--set")
-        grid = owned(spread_all(grid or {}, names), names, "--grid")
-        algorithms = tuple(Algorithm(
-            entry_name(entry), {**(entry.params if isinstance(entry, NamedEstimator) else {}),
-                                **params.get(entry_name(entry), {})},
-            {param: list(values) if isinstance(values, (list, tuple)) else values
-             for param, values in grid.get(entry_name(entry), {}).items()},
-            entry.target if isinstance(entry, NamedEstimator) else None) for entry in entries)
         given = {key: value for key, value in options.items() if value is not None}
-        if isinstance(given.get("shifts"), str):
-            given["shifts"] = [token.strip() for token in given["shifts"].split(",")]
-        return cls(algorithms, **{key: tuple(value) if key == "shifts" else value
-                                  for key, value in given.items()})
+        if "shifts" in given:
+            given["shifts"] = shift_names(given["shifts"])
+        return cls(algorithms_of("knn,tree" if algos is None else algos, params, grid), **given)
 
     @classmethod
     def from_file(cls, path):
         """The experiment declared in the TOML file ``path``, checked for its form (values are
-        checked by :meth:`check`)."""
-        path = Path(path)
-        try:
-            document = tomllib.loads(path.read_text())
-        except OSError as exc:
-            raise ParameterError(f"cannot read the experiment file {path}: {exc.strerror}") \
-                from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ParameterError(f"{path}: not a valid TOML file: {exc}") from None
-        return cls.from_document(document, str(path))
+        checked by :meth:`checked`)."""
+        return cls.from_document(read_file(path), str(path))
 
     @classmethod
     def from_document(cls, document, source=None):
-        """An experiment from a parsed TOML (or JSON-like) document: see the module
-        docstring."""
-        where = f"{source}: " if source else ""
-        options = {item.name for item in fields(cls)} - {"algorithms", "source"}
-        unknown = [key for key in document if key not in options | {"algorithms", "scheduler"}]
-        if unknown:
-            raise ParameterError(f"{where}unknown key '{unknown[0]}'; the keys are: "
-                                 f"{', '.join(sorted(options | {'algorithms'}))}")
-        tables = document.get("algorithms", {})
-        if not isinstance(tables, dict) or not tables:
-            raise ParameterError(f"{where}no algorithm to run: add an [algorithms.NAME] table, "
-                                 "e.g. [algorithms.knn]")
-        algorithms = []
-        for name, table in tables.items():
-            if not isinstance(table, dict):
-                raise ParameterError(f"{where}algorithms.{name} must be a table of parameters")
-            algorithms.append(algorithm_from_table(name, table, where))
-        values = {key: document[key] for key in options if key in document}
-        if "scheduler" in document:  # the Dask scheduler's address, as --scheduler names it
-            values["address"] = document["scheduler"]
-        for key, value in values.items():
-            expected = KEY_TYPES[key]
-            if isinstance(value, bool) and bool not in expected or not isinstance(value, expected):
-                raise ParameterError(f"{where}{key} must be {KEY_WORDS[key]}, got {value!r}")
-        if isinstance(values.get("shifts"), str):
-            values["shifts"] = [values["shifts"]]
-        if "shifts" in values:
-            values["shifts"] = tuple(values["shifts"])
-        return cls(tuple(algorithms), source=source, **values)
+        """An experiment from a parsed TOML document (see the module docstring); ``source``
+        names it in messages."""
+        tables, values = read_document(document, source, OPTIONS)
+        return cls(tuple(Algorithm(**table) for table in tables), source=source, **values)
 
     @classmethod
     def from_args(cls, args):
@@ -185,9 +130,9 @@ class Experiment:
         given = {key: value for key, value in options.items()
                  if value is not None and key not in ("algos", "params", "grid")}
         if options.get("algos") is not None:
-            added = Experiment.from_options(options["algos"]).algorithms
             own = {algorithm.name: algorithm for algorithm in self.algorithms}
-            chosen = [own.get(algorithm.name, algorithm) for algorithm in added]
+            chosen = [own.get(algorithm.name, algorithm)
+                      for algorithm in algorithms_of(options["algos"])]
             if extend:
                 chosen = list(self.algorithms) + [algorithm for algorithm in chosen
                                                   if algorithm.name not in own]
@@ -199,8 +144,8 @@ class Experiment:
         chosen = [replace(algorithm, params={**algorithm.params, **params.get(algorithm.name, {})},
                           grid={**algorithm.grid, **grid.get(algorithm.name, {})})
                   for algorithm in chosen]
-        if isinstance(given.get("shifts"), str):
-            given["shifts"] = tuple(token.strip() for token in given["shifts"].split(","))
+        if "shifts" in given:
+            given["shifts"] = shift_names(given["shifts"])
         return replace(self, algorithms=tuple(chosen), **given)
 
     def extended_by(self, options):
@@ -225,8 +170,6 @@ class Experiment:
                                      f"start a new run for {options[key] or 'none'}")
         return extended
 
-    # ---- checking
-
     def checked(self):
         """This experiment, every value checked and put in its resolved form (shifts named one
         by one, grid values each once); raise ParameterError naming the key (and the file) of
@@ -239,8 +182,6 @@ class Experiment:
             raise ParameterError(f"{where}{exc}") from None
 
     def _checked(self):
-        from mnistbench.run.conditions import parse_shifts  # reads MNIST-C files: only here
-
         if self.dataset not in DATASET_NAMES:
             raise ParameterError(f"dataset: unknown dataset '{self.dataset}'; choose from: "
                                  f"{', '.join(DATASET_NAMES)}")
@@ -277,8 +218,6 @@ class Experiment:
             raise ParameterError("the dask backend needs the address of a running Dask "
                                  "scheduler (--scheduler ADDRESS), e.g. tcp://10.0.0.5:8786")
 
-    # ---- expanding
-
     def jobs(self):
         """Every job, lazily, in the order they run: algorithm by algorithm, grid combination
         by combination, seed by seed."""
@@ -291,8 +230,6 @@ class Experiment:
     def job_count(self):
         """How many jobs :meth:`jobs` yields, without expanding them."""
         return self.repeats * sum(algorithm.size() for algorithm in self.algorithms)
-
-    # ---- serialising
 
     def to_json(self):
         """The experiment as JSON-ready values (parameters as Python literals), for
@@ -326,97 +263,35 @@ class Experiment:
 
     def to_toml(self):
         """The experiment as the TOML file that declares it (what ``--print-experiment``
-        prints)."""
-        lines, defaults = [], Experiment()
-        for key, value in self.to_json().items():
-            # the request's own keys always; where and how jobs run only when not the default
-            if key in ("dataset", "seed", "repeats") or key != "algorithms" and value not in (
-                    None, []) and value != getattr(defaults, key):
-                lines.append(f"{key} = {toml_value(list(value) if key == 'shifts' else value)}")
-        for algorithm in self.algorithms:
-            lines += ["", f"[algorithms.{toml_key(algorithm.name)}]"]
-            if algorithm.target:
-                lines.append(f"{CLASS_KEY} = {toml_value(algorithm.target)}")
-            lines += [f"{toml_key(param)} = {toml_value(param_text(value))}"
-                      for param, value in algorithm.params.items()]
-            if algorithm.grid:
-                lines += ["", f"[algorithms.{toml_key(algorithm.name)}.{GRID_KEY}]"]
-                lines += [f"{toml_key(param)} = "
-                          f"[{', '.join(toml_value(param_text(value)) for value in values)}]"
-                          for param, values in algorithm.grid.items()]
-        return "\n".join(lines) + "\n"
+        prints): the request's keys, and where and how jobs run where not the default."""
+        defaults = Experiment()
+        options = [(key, value) for key, value in self.to_json().items()
+                   if key in ("dataset", "seed", "repeats") or key != "algorithms"
+                   and value not in (None, []) and value != getattr(defaults, key)]
+        return toml_text(options, [(algorithm.name, algorithm.target, algorithm.params,
+                                    algorithm.grid) for algorithm in self.algorithms])
 
 
-KEY_TYPES = {"dataset": (str,), "data_dir": (str,), "seed": (int,), "repeats": (int,),
-             "shifts": (list, str), "target_accuracy": (int, float), "save_models": (str,),
-             "n_jobs": (int,), "backend": (str,), "address": (str,), "timeout": (int, float)}
-KEY_WORDS = {"dataset": "a string", "data_dir": "a string (a folder)", "seed": "an integer",
-             "repeats": "an integer", "shifts": "a list of condition names",
-             "target_accuracy": "a number", "save_models": "a string (a folder)",
-             "n_jobs": "an integer", "backend": "a string", "address": "a string",
-             "timeout": "a number of seconds"}
+def algorithms_of(algos, params=None, grid=None):
+    """:class:`Algorithm` s of ``algos`` (see :func:`~mnistbench.run.spec.algorithm_list`) with
+    ``params`` and ``grid`` (``{algorithm: {parameter: value(s)}}``)."""
+    entries = algorithm_list(algos)
+    names = [entry_name(entry) for entry in entries]
+    params = owned(spread_all(params or {}, names), names, "--set")
+    grid = owned(spread_all(grid or {}, names), names, "--grid")
+    return tuple(Algorithm(
+        entry_name(entry), {**(entry.params if isinstance(entry, NamedEstimator) else {}),
+                            **params.get(entry_name(entry), {})},
+        {param: list(values) if isinstance(values, (list, tuple)) else values
+         for param, values in grid.get(entry_name(entry), {}).items()},
+        entry.target if isinstance(entry, NamedEstimator) else None) for entry in entries)
 
 
-def algorithm_from_table(name, table, where):
-    """An :class:`Algorithm` from its ``[algorithms.NAME]`` table, values read as on the
-    command line."""
-    params = {key: file_value(value) for key, value in table.items()
-              if key not in (CLASS_KEY, GRID_KEY)}
-    grid = table.get(GRID_KEY, {})
-    if not isinstance(grid, dict):
-        raise ParameterError(f"{where}algorithms.{name}.grid must be a table of value lists")
-    for param, values in grid.items():
-        if not isinstance(values, list) or not values:
-            raise ParameterError(f"{where}algorithms.{name}.grid.{param} must be a list of at "
-                                 "least one value")
-    target = table.get(CLASS_KEY)
-    if target is not None and not (isinstance(target, str) and is_class_path(target)):
-        raise ParameterError(f"{where}algorithms.{name}.class must be \"package.module:Class\", "
-                             f"got {target!r}")
-    return Algorithm(name, params, {param: [file_value(value) for value in values]
-                                    for param, values in grid.items()}, target)
-
-
-def file_value(value):
-    """A TOML value as a parameter: strings as on the command line, arrays as tuples."""
-    if isinstance(value, str):
-        return parse_value(value)
-    if isinstance(value, list):
-        return tuple(file_value(item) for item in value)
-    return value
-
-
-def param_text(value):
-    """A parameter value in the form :func:`file_value` reads back as it: a tuple as an array,
-    a string as itself when it reads back as itself, anything else as its Python literal."""
-    if value is None:
-        return "none"
-    if isinstance(value, tuple):
-        return [param_text(item) for item in value]
-    if isinstance(value, str) and parse_value(value) == value:
-        return value
-    if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
-        return value
-    return encode_value(value)
-
-
-def toml_value(value):
-    """A TOML literal: strings quoted, numbers and booleans as they are, lists as arrays."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if value != value else ("inf" if value > 0 else "-inf")
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, list):
-        return f"[{', '.join(toml_value(item) for item in value)}]"
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
-
-
-def toml_key(name):
-    """A bare TOML key if ``name`` can be one, else a quoted one."""
-    return name if name and all(c.isalnum() or c in "_-" for c in name) else toml_value(name)
+def shift_names(shifts):
+    """``"rot180, blur"`` or a list, as a tuple of names (checked by :meth:`Experiment.
+    checked`)."""
+    return tuple(token.strip() for token in (shifts.split(",") if isinstance(shifts, str)
+                                             else shifts))
 
 
 def checked_algorithm(algorithm, experiment):
@@ -444,49 +319,6 @@ def checked_algorithm(algorithm, experiment):
             build_classifier(JobSpec(name, params, experiment.dataset, experiment.seed,
                                      target=algorithm.target))
     return replace(algorithm, grid=grid)
-
-
-def spread_all(given, names):
-    """``{"all": {...}, "knn": {...}}`` -> each of ``names`` with the ``all`` values, under its
-    own."""
-    if "all" not in given:
-        return given
-    spread = {name: {**given["all"], **given.get(name, {})} for name in names}
-    return {**{name: values for name, values in given.items() if name != "all"}, **spread}
-
-
-def owned(given, names, option):
-    """``given`` keyed by the algorithm each key names among ``names`` (a ``"module:Class"`` by
-    its class name too); a key that names none of them raises ParameterError."""
-    result = {}
-    for key, values in given.items():
-        name = owner(key, names)
-        if name not in names:
-            check_algorithm(name)
-            raise ParameterError(f"{option} values were given for '{key}', which is not among "
-                                 f"the algorithms to run ({', '.join(names)})")
-        result[name] = {**result.get(name, {}), **values}
-    return result
-
-
-def assignments(texts, option):
-    """``--set``/``--grid`` texts as ``{algorithm: {parameter: value(s)}}``: a ``--set`` comma
-    list is one tuple, a ``--grid`` one the list of values."""
-    result = {}
-    for text in texts or ():
-        algorithm, param, values = parse_assignment(text, option)
-        if option == "--set":
-            values = tuple(values) if len(values) > 1 else values[0]
-        result.setdefault(algorithm, {})[param] = values
-    return result
-
-
-def in_range(name, value, low, high):
-    """Return ``value`` if it is an integer in ``[low, high]``, else raise ParameterError."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-            or not low <= value <= high:
-        raise ParameterError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-    return int(value)
 
 
 def from_request(request):

@@ -207,6 +207,29 @@ def owner(key, names):
     return matches[0] if len(matches) == 1 else key
 
 
+def spread_all(given, names):
+    """``{"all": {...}, "knn": {...}}`` -> each of ``names`` with the ``all`` values, under its
+    own."""
+    if "all" not in given:
+        return given
+    spread = {name: {**given["all"], **given.get(name, {})} for name in names}
+    return {**{name: values for name, values in given.items() if name != "all"}, **spread}
+
+
+def owned(given, names, option):
+    """``given`` keyed by the algorithm each key names among ``names`` (a ``"module:Class"`` by
+    its class name too); a key that names none of them raises ParameterError."""
+    result = {}
+    for key, values in given.items():
+        name = owner(key, names)
+        if name not in names:
+            check_algorithm(name)
+            raise ParameterError(f"{option} values were given for '{key}', which is not among "
+                                 f"the algorithms to run ({', '.join(names)})")
+        result[name] = {**result.get(name, {}), **values}
+    return result
+
+
 def build_classifier(spec, verbose=False):
     """The job's adapter with its parameters, seeded, and verbose if asked and able."""
     classifier = get_classifier(spec.target or spec.algorithm, **spec.params)

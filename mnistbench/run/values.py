@@ -3,6 +3,8 @@
 
 import ast
 
+import numpy as np
+
 from mnistbench.errors import ParameterError
 
 
@@ -46,3 +48,23 @@ def parse_value(text):
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
+
+
+def assignments(texts, option):
+    """``--set``/``--grid`` texts as ``{algorithm: {parameter: value(s)}}``: a ``--set`` comma
+    list is one tuple, a ``--grid`` one the list of values."""
+    result = {}
+    for text in texts or ():
+        algorithm, param, values = parse_assignment(text, option)
+        if option == "--set":
+            values = tuple(values) if len(values) > 1 else values[0]
+        result.setdefault(algorithm, {})[param] = values
+    return result
+
+
+def in_range(name, value, low, high):
+    """Return ``value`` if it is an integer in ``[low, high]``, else raise ParameterError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+            or not low <= value <= high:
+        raise ParameterError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+    return int(value)
