@@ -119,9 +119,13 @@ class Experiment:
                    "save_models": args.save_models, "n_jobs": args.jobs,
                    "backend": args.backend, "address": args.scheduler or args.address,
                    "timeout": args.timeout}
-        if getattr(args, "experiment", None):
-            return cls.from_file(args.experiment).overridden_by(options)
-        return cls.from_options(**options)
+        experiment = cls.from_file(args.experiment).overridden_by(options) \
+            if args.experiment else cls.from_options(**options)
+        for flag, value, backend in (("--scheduler", args.scheduler, "dask"),
+                                     ("--address", args.address, "ray")):
+            if value is not None and experiment.backend != backend:
+                raise ParameterError(f"{flag} is for --backend {backend}")
+        return experiment
 
     def overridden_by(self, options, extend=False):
         """This experiment with ``options`` (as :meth:`from_options` takes them; None: not
