@@ -18,46 +18,26 @@ for. ``run.json`` keeps it resolved (:meth:`Experiment.to_json`); :meth:`Experim
 expands it lazily, so the first job of any grid starts at once.
 """
 
-import itertools
-import math
 from dataclasses import dataclass, field, fields, replace
 
-from mnistbench.classifiers.registry import check_algorithm
 from mnistbench.datasets.sources import DATASET_NAMES
 from mnistbench.errors import ParameterError
+from mnistbench.run.algorithms import Algorithm, algorithms_of, checked_algorithm
 from mnistbench.run.conditions import parse_shifts
 from mnistbench.run.experiment_file import read_document, read_file, toml_text
-from mnistbench.run.spec import (JobSpec, NamedEstimator, algorithm_list, build_classifier,
-                                 decode_params, decode_value, encode_params, encode_value,
-                                 entry_name, owned, spread_all)
+from mnistbench.run.spec import (JobSpec, NamedEstimator, decode_params, decode_value,
+                                 encode_params, encode_value, owned, spread_all)
 from mnistbench.run.values import assignments, in_range
 
 MAX_SEED = 2**32 - 1  # numpy's and TensorFlow's seeds are 32-bit
 MAX_JOBS_AT_ONCE = 1024
 BACKENDS = ("local", "dask", "ray")
 LARGE = 10_000  # jobs in a request that needs to be confirmed (--yes)
-OPTIONS = ("dataset", "data_dir", "seed", "repeats", "shifts", "target_accuracy", "save_models",
-           "n_jobs", "backend", "address", "timeout")  # the file's keys besides algorithms
 
 
-@dataclass(frozen=True)
-class Algorithm:
-    """One ``[algorithms.NAME]`` table: a name, its parameters (one value each), its grid (a
-    list of values each; one job per combination) and, for an estimator of your own given as
-    an instance, its class as ``target`` (``"module:Class"``)."""
-
-    name: str
-    params: dict = field(default_factory=dict)
-    grid: dict = field(default_factory=dict)
-    target: str = None
-
-    def combinations(self):
-        """The parameters of each job, grid combination by combination."""
-        for values in itertools.product(*self.grid.values()):
-            yield {**self.params, **dict(zip(self.grid, values))}
-
-    def size(self):
-        return math.prod(len(values) for values in self.grid.values())
+def key(default, types, words):
+    """An option of the experiment, with the types a file may give it and how to say them."""
+    return field(default=default, metadata={"types": types, "words": words})
 
 
 @dataclass(frozen=True)
@@ -70,17 +50,17 @@ class Experiment:
     """
 
     algorithms: tuple = ()
-    dataset: str = "mnist"
-    data_dir: str = None
-    seed: int = 0
-    repeats: int = 1
-    shifts: tuple = ()
-    target_accuracy: float = None
-    save_models: str = None
-    n_jobs: int = 1
-    backend: str = "local"
-    address: str = None
-    timeout: float = None
+    dataset: str = key("mnist", str, "a string")
+    data_dir: str = key(None, str, "a string (a folder)")
+    seed: int = key(0, int, "an integer")
+    repeats: int = key(1, int, "an integer")
+    shifts: tuple = key((), (list, str), "a list of condition names")
+    target_accuracy: float = key(None, (int, float), "a number")
+    save_models: str = key(None, str, "a string (a folder)")
+    n_jobs: int = key(1, int, "an integer")
+    backend: str = key("local", str, "a string")
+    address: str = key(None, str, "a string")
+    timeout: float = key(None, (int, float), "a number of seconds")
     source: str = field(default=None, compare=False)
 
     @classmethod
@@ -104,7 +84,7 @@ class Experiment:
     def from_document(cls, document, source=None):
         """An experiment from a parsed TOML document (see the module docstring); ``source``
         names it in messages."""
-        tables, values = read_document(document, source, OPTIONS)
+        tables, values = read_document(document, source, options())
         return cls(tuple(Algorithm(**table) for table in tables), source=source, **values)
 
     @classmethod
@@ -197,7 +177,8 @@ class Experiment:
                                  f"excluded, got {self.target_accuracy!r}")
         self.check_execution()
         shifts = tuple(parse_shifts(list(self.shifts), self.dataset, self.data_dir))
-        algorithms = tuple(checked_algorithm(algorithm, self) for algorithm in self.algorithms)
+        algorithms = tuple(checked_algorithm(algorithm, self.dataset, self.seed)
+                           for algorithm in self.algorithms)
         if not algorithms:
             raise ParameterError("no algorithm to run")
         return replace(self, shifts=shifts, algorithms=algorithms)
@@ -238,11 +219,8 @@ class Experiment:
     def to_json(self):
         """The experiment as JSON-ready values (parameters as Python literals), for
         ``run.json``."""
-        record = {"dataset": self.dataset, "data_dir": self.data_dir, "seed": self.seed,
-                  "repeats": self.repeats, "shifts": list(self.shifts),
-                  "target_accuracy": self.target_accuracy, "save_models": self.save_models,
-                  "n_jobs": self.n_jobs, "backend": self.backend, "address": self.address,
-                  "timeout": self.timeout, "algorithms": {}}
+        record = {name: getattr(self, name) for name in options()}
+        record.update(shifts=list(self.shifts), algorithms={})
         for algorithm in self.algorithms:
             record["algorithms"][algorithm.name] = {
                 "params": encode_params(algorithm.params),
@@ -276,19 +254,10 @@ class Experiment:
                                     algorithm.grid) for algorithm in self.algorithms])
 
 
-def algorithms_of(algos, params=None, grid=None):
-    """:class:`Algorithm` s of ``algos`` (see :func:`~mnistbench.run.spec.algorithm_list`) with
-    ``params`` and ``grid`` (``{algorithm: {parameter: value(s)}}``)."""
-    entries = algorithm_list(algos)
-    names = [entry_name(entry) for entry in entries]
-    params = owned(spread_all(params or {}, names), names, "--set")
-    grid = owned(spread_all(grid or {}, names), names, "--grid")
-    return tuple(Algorithm(
-        entry_name(entry), {**(entry.params if isinstance(entry, NamedEstimator) else {}),
-                            **params.get(entry_name(entry), {})},
-        {param: list(values) if isinstance(values, (list, tuple)) else values
-         for param, values in grid.get(entry_name(entry), {}).items()},
-        entry.target if isinstance(entry, NamedEstimator) else None) for entry in entries)
+def options():
+    """``{key: its field's metadata}``: the experiment's options, its keys besides
+    ``algorithms``."""
+    return {item.name: item.metadata for item in fields(Experiment) if item.metadata}
 
 
 def shift_names(shifts):
@@ -296,33 +265,6 @@ def shift_names(shifts):
     checked`)."""
     return tuple(token.strip() for token in (shifts.split(",") if isinstance(shifts, str)
                                              else shifts))
-
-
-def checked_algorithm(algorithm, experiment):
-    """``algorithm`` checked (its name, its parameters: every grid value once, with the
-    other axes at their first value) with each grid value once."""
-    name = algorithm.name
-    if algorithm.target is None:
-        check_algorithm(name)
-    for param in [*algorithm.params, *algorithm.grid]:
-        if param == "random_state":
-            raise ParameterError(f"{name}.random_state is set by --seed and --repeats, not by "
-                                 "--set or --grid")
-    both = sorted(set(algorithm.params) & set(algorithm.grid))
-    if both:
-        raise ParameterError(f"{name}.{both[0]} is given by both --set and --grid")
-    grid = {}
-    for param, values in algorithm.grid.items():
-        if not isinstance(values, (list, tuple)) or not values:
-            raise ParameterError(f"--grid {name}.{param} needs at least one value")
-        grid[param] = list({encode_value(value): value for value in values}.values())
-    first = {param: values[0] for param, values in grid.items()}
-    for param, values in [(None, [None]), *grid.items()]:
-        for value in values:
-            params = {**algorithm.params, **first, **({} if param is None else {param: value})}
-            build_classifier(JobSpec(name, params, experiment.dataset, experiment.seed,
-                                     target=algorithm.target))
-    return replace(algorithm, grid=grid)
 
 
 def from_request(request):

@@ -36,7 +36,8 @@ def read_file(path):
 def read_document(document, source, options):
     """``(algorithm tables, option values)`` of a parsed document: each ``[algorithms.NAME]``
     as ``{name, params, grid, target}``, and the values of the ``options`` keys it gives (a
-    ``scheduler`` key is the ``address``), each checked for its type."""
+    ``scheduler`` key is the ``address``), each checked for its type (``options``: ``{key:
+    {"types": ..., "words": ...}}``)."""
     where = f"{source}: " if source else ""
     unknown = [key for key in document if key not in {*options, "algorithms", "scheduler"}]
     if unknown:
@@ -55,9 +56,9 @@ def read_document(document, source, options):
     if "scheduler" in document:  # the Dask scheduler's address, as --scheduler names it
         values["address"] = document["scheduler"]
     for key, value in values.items():
-        expected = KEY_TYPES[key]
-        if isinstance(value, bool) and bool not in expected or not isinstance(value, expected):
-            raise ParameterError(f"{where}{key} must be {KEY_WORDS[key]}, got {value!r}")
+        expected = options[key]["types"]
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise ParameterError(f"{where}{key} must be {options[key]['words']}, got {value!r}")
     if "shifts" in values:
         values["shifts"] = tuple([values["shifts"]] if isinstance(values["shifts"], str)
                                  else values["shifts"])
@@ -81,16 +82,6 @@ def toml_text(options, algorithms):
                       f"[{', '.join(toml_value(param_text(value)) for value in values)}]"
                       for param, values in grid.items()]
     return "\n".join(lines) + "\n"
-
-
-KEY_TYPES = {"dataset": (str,), "data_dir": (str,), "seed": (int,), "repeats": (int,),
-             "shifts": (list, str), "target_accuracy": (int, float), "save_models": (str,),
-             "n_jobs": (int,), "backend": (str,), "address": (str,), "timeout": (int, float)}
-KEY_WORDS = {"dataset": "a string", "data_dir": "a string (a folder)", "seed": "an integer",
-             "repeats": "an integer", "shifts": "a list of condition names",
-             "target_accuracy": "a number", "save_models": "a string (a folder)",
-             "n_jobs": "an integer", "backend": "a string", "address": "a string",
-             "timeout": "a number of seconds"}
 
 
 def algorithm_from_table(name, table, where):
