@@ -122,7 +122,7 @@ def test_the_cli_prints_the_votes_and_a_bad_member_is_one_line_and_exit_2(tree_r
 
 
 def test_members_with_parameters_parse_from_the_command_line():
-    from mnistbench.cli import parse_assignment
+    from mnistbench.run.values import parse_assignment
 
     name, param, values = parse_assignment("ensemble.members=svm,('mlp',{'epochs':20})")
     members = tuple(values)

@@ -16,6 +16,7 @@ from mnistbench.analysis.statistics import (holm, mcnemar_exact, pairwise_mcnema
                                             seed_interval, wilson_interval)
 from mnistbench.classifiers import registry
 from mnistbench.report.page import write_report
+from mnistbench.run.integrity import CHECKSUMS_FILE, checksums_text
 from mnistbench.run.runner import run_benchmark
 
 
@@ -159,6 +160,8 @@ def test_report_and_compare_commands(digits_run, tmp_path):
         record["summary"]["accuracy"] = float((predictions["true"] == predictions[
             "predicted"]).mean())
         (job / "job.json").write_text(json.dumps(record))
+        (job / CHECKSUMS_FILE).unlink()  # sealed again: a run that got these answers
+        (job / CHECKSUMS_FILE).write_text(checksums_text(job))
     result = mnistbench("compare", str(digits_run), str(worse))
     assert result.returncode == 0
     tree = next(line for line in result.stdout.splitlines() if line.startswith("| tree"))
