@@ -1,3 +1,6 @@
-"""Running: job specs and grids (``spec``), the runner (``runner``), the run's folder
-(``store``), ensembles of a finished run's jobs (``combine``), timing and the environment
-record."""
+"""Running, in the order a run flows: the request (``experiment``, its TOML form
+``experiment_file``, its ``algorithms``, job ``spec`` s and their ``values``), orchestration
+(``runner``) on an engine (``engines``, ``parallel``, ``timeout``), one job in named stages
+(``job``: ``conditions``, ``memory``, ``timing``), what it records (``schema``), the run's
+folder (``store`` writes, ``loading`` reads, ``integrity`` checks), and votes of a finished
+run's jobs (``combine``)."""
