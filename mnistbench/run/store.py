@@ -189,7 +189,7 @@ class RunStore:
         rebuild the run-level tables if they are :data:`REBUILD_S` old."""
         job_id = result.record["job_id"]
         final = self.jobs_dir() / job_id
-        if position is not None:  # (attempt, place in its request); a job run again keeps its
+        if position is not None:  # [attempt, place in its request]; run again, it keeps its own
             position = previous_position(final) or [len(self.info["attempts"]) - 1, position]
         partial = self.jobs_dir() / f"{PARTIAL}{job_id}"
         partial.mkdir()
