@@ -272,7 +272,7 @@ def run(args):
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     if args.list:
         return list_algorithms()
-    from mnistbench.run.experiment import Experiment, assignments
+    from mnistbench.run.experiment import Experiment, args_options
     from mnistbench.run.store import default_run_dir
 
     if args.resume:
@@ -299,14 +299,11 @@ def run(args):
 
     try:
         if args.resume:
-            summary = resume_benchmark(
-                out, n_jobs=1 if args.jobs is None else args.jobs,
-                backend=args.backend or "local", address=args.scheduler or args.address,
-                timeout=args.timeout, progress=progress, yes=args.yes,
-                algos=args.algos, dataset=args.dataset, data_dir=args.data_dir, seed=args.seed,
-                repeats=args.repeats, params=assignments(args.assignments, "--set"),
-                grid=assignments(args.grid, "--grid"), save_models=args.save_models,
-                shifts=args.shifts, target_accuracy=args.target_accuracy)
+            changes = args_options(args)
+            attempt = {key: changes.pop(key) for key in ("n_jobs", "backend", "address",
+                                                         "timeout")}
+            summary = resume_benchmark(out, progress=progress, yes=args.yes, **changes, **{
+                key: value for key, value in attempt.items() if value is not None})
         else:
             summary = run_experiment(experiment, out, progress, args.yes)
     except KeyboardInterrupt:

@@ -92,13 +92,7 @@ class Experiment:
         """The experiment of a parsed ``mnistbench run`` command line: its file
         (``args.experiment``) if it names one, with the flags given beside it overriding the
         file, else the flags alone."""
-        options = {"algos": args.algos, "params": assignments(args.assignments, "--set"),
-                   "grid": assignments(args.grid, "--grid"), "dataset": args.dataset,
-                   "data_dir": args.data_dir, "seed": args.seed, "repeats": args.repeats,
-                   "shifts": args.shifts, "target_accuracy": args.target_accuracy,
-                   "save_models": args.save_models, "n_jobs": args.jobs,
-                   "backend": args.backend, "address": args.scheduler or args.address,
-                   "timeout": args.timeout}
+        options = args_options(args)
         experiment = cls.from_file(args.experiment).overridden_by(options) \
             if args.experiment else cls.from_options(**options)
         for flag, value, backend in (("--scheduler", args.scheduler, "dask"),
@@ -252,6 +246,17 @@ class Experiment:
                    and value not in (None, []) and value != getattr(defaults, key)]
         return toml_text(options, [(algorithm.name, algorithm.target, algorithm.params,
                                     algorithm.grid) for algorithm in self.algorithms])
+
+
+def args_options(args):
+    """The options a parsed ``mnistbench run`` command line gives, as :meth:`Experiment.
+    from_options` takes them (None where a flag is not given)."""
+    return {"algos": args.algos, "params": assignments(args.assignments, "--set"),
+            "grid": assignments(args.grid, "--grid"), "dataset": args.dataset,
+            "data_dir": args.data_dir, "seed": args.seed, "repeats": args.repeats,
+            "shifts": args.shifts, "target_accuracy": args.target_accuracy,
+            "save_models": args.save_models, "n_jobs": args.jobs, "backend": args.backend,
+            "address": args.scheduler or args.address, "timeout": args.timeout}
 
 
 def options():
