@@ -22,7 +22,7 @@ SUBCOMMANDS = ("run", "report", "compare", "ensemble", "list", "serve")
 def build_parser():
     """The ``run`` sub-command's parser, which is also the top level's."""
     parser = OneLineParser(
-        prog="mnistbench [run] [EXPERIMENT.toml]",
+        prog="mnistbench [run]",
         description="Benchmark handwritten-digit classifiers side by side: accuracy with its "
                     "interval, macro precision/recall/F1, confusion, fit and predict time, "
                     "latency, and every test image's class probabilities; then write the run's "
