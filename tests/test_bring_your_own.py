@@ -17,6 +17,7 @@ from sklearn.svm import SVC
 import mnistbench
 from mnistbench.classifiers import registry
 from mnistbench.classifiers.external import ExternalClassifier
+from mnistbench.classifiers.persistence import save_model
 from mnistbench.errors import ParameterError
 from mnistbench.run.runner import resume_benchmark, run_benchmark
 from mnistbench.run.experiment import Experiment
@@ -196,7 +197,7 @@ def test_the_api_lists_plugins_as_algorithms(plugin):
 def test_a_wrapped_estimator_saves_and_loads(tmp_path, digits):
     model = mnistbench.get_classifier(EXTRA_TREES, n_estimators=5, random_state=0).fit(
         digits.X_train, digits.y_train)
-    model.save(tmp_path / "model")
+    save_model(model, tmp_path / "model")
     loaded = mnistbench.load_model(tmp_path / "model")
     assert type(loaded) is ExternalClassifier
     np.testing.assert_array_equal(loaded.predict_proba(digits.X_test),

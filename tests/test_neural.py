@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression
 import mnistbench
 from conftest import TINY
 from mnistbench.errors import DataError, ParameterError
+from mnistbench.classifiers.persistence import save_model
 from mnistbench.classifiers.registry import algorithm_names, get_class, get_classifier
 
 NEURAL = ("mlp", "tf-softmax", "tf-mlp", "cnn")
@@ -176,7 +177,7 @@ def test_the_mlp_training_accuracy_pass_is_logging_time(fitted):
 def test_the_runner_warm_up_takes_the_batch_path(fitted, digits, tmp_path):
     from mnistbench.run.runner import WARMUP_ROWS
 
-    fitted("cnn").save(tmp_path / "cnn")
+    save_model(fitted("cnn"), tmp_path / "cnn")
     cnn = mnistbench.load_model(tmp_path / "cnn")
     cnn.predict(digits.X_test[:1])
     # one image goes through NumPy and warms nothing for a batch
@@ -210,7 +211,7 @@ def test_quiet_unless_verbose(capsys, digits):
 @pytest.mark.parametrize("name", algorithm_names())
 def test_saved_model_loads_and_predicts_the_same(name, fitted, digits, tmp_path):
     model = fitted(name)
-    model.save(tmp_path / "model")
+    save_model(model, tmp_path / "model")
     loaded = mnistbench.load_model(tmp_path / "model")
     assert type(loaded) is type(model) and loaded.get_params() == model.get_params()
     np.testing.assert_array_equal(loaded.predict_proba(digits.X_test),
@@ -233,7 +234,7 @@ def test_fitted_networks_pickle(name, fitted, digits):
 
 
 def test_a_model_saved_before_resolved_params_still_loads(fitted, digits, tmp_path):
-    fitted("tf-softmax").save(tmp_path)
+    save_model(fitted("tf-softmax"), tmp_path)
     record = json.loads((tmp_path / "fitted.json").read_text())
     del record["resolved_params_"]
     (tmp_path / "fitted.json").write_text(json.dumps(record))
@@ -243,8 +244,8 @@ def test_a_model_saved_before_resolved_params_still_loads(fitted, digits, tmp_pa
 
 
 def test_saving_again_replaces_the_previous_model(fitted, tmp_path):
-    fitted("tree").save(tmp_path)
-    fitted("tf-softmax").save(tmp_path)
+    save_model(fitted("tree"), tmp_path)
+    save_model(fitted("tf-softmax"), tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "classes.npy", "fitted.json", "mnistbench-model.json", "weights.npz"]
     assert type(mnistbench.load_model(tmp_path)).__name__ == "TFSoftmax"
@@ -253,9 +254,9 @@ def test_saving_again_replaces_the_previous_model(fitted, tmp_path):
 def test_refuses_to_save_into_a_foreign_directory(fitted, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(DataError, match="not empty"):
-        fitted("tree").save(tmp_path)
+        save_model(fitted("tree"), tmp_path)
     with pytest.raises(DataError, match="not a directory"):
-        fitted("tree").save(tmp_path / "notes.txt")
+        save_model(fitted("tree"), tmp_path / "notes.txt")
 
 
 def test_loading_what_is_not_a_model_is_a_data_error(fitted, tmp_path):
@@ -272,7 +273,7 @@ def test_loading_what_is_not_a_model_is_a_data_error(fitted, tmp_path):
         mnistbench.load_model(tmp_path)
 
     saved = tmp_path / "saved"
-    fitted("tf-softmax").save(saved)
+    save_model(fitted("tf-softmax"), saved)
     good = json.loads((saved / "mnistbench-model.json").read_text())
     for change, message in [({"class": "os:system"}, "not a registered"),
                             ({"files": ["../../etc/passwd"]}, "not an mnistbench model"),

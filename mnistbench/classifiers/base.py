@@ -2,12 +2,17 @@
 
 An adapter subclasses :class:`DigitClassifier`, stores its arguments in ``__init__`` and
 implements ``check_params``, ``_fit`` and ``_predict_proba`` (and ``_predict`` when it has a
-faster path than the arg-max of the probabilities). Input validation, pixel scaling, label
-encoding and the fitted-state checks live here, once.
+faster path than the arg-max of the probabilities). Input validation, image shapes, pixel
+scaling, label encoding, the fitted-state checks, the parameter rules every adapter shares and
+the quiet import of TensorFlow live here, once. This module imports no other adapter module
+and nothing that imports adapters (saving is :func:`mnistbench.save_model`).
 """
 
+import contextlib
 import importlib
 import inspect
+import logging
+import os
 import sys
 
 import numpy as np
@@ -20,6 +25,9 @@ from mnistbench.datasets.transforms import augmented, parse_transforms
 from mnistbench.errors import ParameterError
 
 PIXEL_RULE = "pixels must be grey levels in [0, 255] or intensities in [0, 1]"
+TENSORFLOW = ("tensorflow", "keras")  # backends that log through TensorFlow
+TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
+RETRACING = "triggered tf.function retracing"
 
 
 class DigitClassifier(ClassifierMixin, BaseEstimator):
@@ -27,9 +35,19 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
 
     ``fit(X, y)`` accepts images of shape (N, H, W) or flat arrays of shape (N, H*W) and
     labels of any sortable type, at least two classes of them. After fitting, ``classes_``
-    holds the sorted labels and ``n_features_in_`` the number of pixels. ``predict_proba``
-    returns one column per class in ``classes_`` order, rows summing to 1; ``score`` is
-    accuracy. A ``fit`` that raises leaves the estimator as it was.
+    holds the sorted labels, ``n_features_in_`` the number of pixels and ``image_shape_`` the
+    (H, W) of the fitted images (None after a fit on flat rows). ``predict_proba`` returns one
+    column per class in ``classes_`` order, rows summing to 1; ``score`` is accuracy. A ``fit``
+    that raises leaves the estimator as it was.
+
+    The image shape is part of what ``fit`` learns. ``predict``, ``predict_proba`` and
+    ``score`` take images of the fitted shape, or flat rows of the fitted pixel count; images
+    of another shape raise ``ValueError`` naming both shapes, even with the same pixel count
+    (8x8 and 4x16 digits are different pictures). After a fit on flat rows the shape is
+    unknown, so any image with the fitted pixel count is taken. Grey-level images may carry one
+    channel axis, last (N, H, W, 1) or first (N, 1, H, W), as Keras and PyTorch store them:
+    every adapter drops it, in ``fit`` and at prediction alike. Any other image layout (colour
+    channels, more axes) raises ``ValueError``.
 
     Pixels are grey levels, read by :func:`grey_levels`: integers (uint8 or any other integer
     type) as 0-255; floats as 0-255, except that a float image whose largest value is at most
@@ -60,17 +78,28 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     PREDICT_IS_ARGMAX = True
 
     def import_backend(self):
-        """Import the libraries ``fit`` needs now, so that a timed ``fit`` leaves them out."""
-        for module in self.BACKEND_MODULES:
-            if module not in sys.modules:
-                importlib.import_module(module)
+        """Import the libraries ``fit`` needs now, so that a timed ``fit`` leaves them out;
+        TensorFlow without its notices (see :func:`quiet_tensorflow_import`)."""
+        missing = [module for module in self.BACKEND_MODULES if module not in sys.modules]
+        uses_tensorflow = any(module in TENSORFLOW for module in self.BACKEND_MODULES)
+        if missing:
+            with quiet_tensorflow_import() if uses_tensorflow else contextlib.nullcontext():
+                for module in missing:
+                    importlib.import_module(module)
+                if uses_tensorflow:  # its device probe (cuInit) logs too: run it in the block
+                    sys.modules["tensorflow"].config.list_physical_devices()
+        if uses_tensorflow:
+            hide_retracing_warnings()
 
     def check_params(self):
         """Raise :class:`~mnistbench.errors.ParameterError` if a parameter value is invalid."""
 
     def check_all_params(self):
-        """:meth:`check_params`, and the ``augment`` names every adapter shares."""
+        """:meth:`check_params`, and the rules of the parameters adapters share: ``augment``
+        names, ``augment_holdout`` and ``random_state`` (see :func:`check_seed`)."""
         parse_transforms(getattr(self, "augment", "none"), "augmentation")
+        if getattr(self, "random_state", None) is not None:
+            check_seed(self.random_state)
         if self.HOLDOUT and not isinstance(self.augment_holdout, (bool, np.bool_)):
             raise ParameterError(f"augment_holdout must be True or False, got "
                                  f"{self.augment_holdout!r}")
@@ -81,13 +110,15 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         self.check_all_params()
         before = self.__dict__.copy()
         try:
-            X, y = validate_data(self, as_rows(X), y, dtype="numeric")
+            X, image_shape = image_rows(X)
+            X, y = validate_data(self, X, y, dtype="numeric")
             check_classification_targets(y)
             X = grey_levels(X, type(self).__name__)
             self.classes_, y_index = np.unique(y, return_inverse=True)
             if len(self.classes_) < 2:
                 raise ValueError(f"{type(self).__name__} needs at least 2 classes in y, but y "
                                  f"holds 1 class ({self.classes_[0]!r})")
+            self.image_shape_ = image_shape
             self.resolved_params_ = self.get_params()  # adapters with presets add theirs
             self.import_backend()
             if not self.HOLDOUT:  # else _fit augments what it trains on
@@ -117,14 +148,6 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         float64 copy of the training images; adapters with larger working sets say so."""
         return {"a float64 copy of the training images": 8 * n_fit * n_features}
 
-    def save(self, path):
-        """Save the fitted model into the directory ``path``; load it with
-        :func:`mnistbench.load_model`; :mod:`mnistbench.classifiers.persistence` lists the
-        files."""
-        from mnistbench.classifiers.persistence import save_model
-
-        return save_model(self, path)
-
     def _augmented(self, X, y):
         """``X, y`` followed by the copies ``augment`` asks for (see the class docstring)."""
         X, y = augmented(X, y, getattr(self, "augment", "none"),
@@ -148,14 +171,25 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
 
     def _pixels(self, X):
         """``X`` checked against the fitted model, as rows of 0-255 grey levels."""
-        if type(X) is np.ndarray and X.dtype == np.uint8 and X.ndim >= 2 and len(X) \
-                and X.size == len(X) * self.n_features_in_ \
-                and not hasattr(self, "feature_names_in_"):
+        X, image_shape = image_rows(X)
+        self._check_image_shape(image_shape)
+        if type(X) is np.ndarray and X.dtype == np.uint8 and len(X) \
+                and X.shape[1] == self.n_features_in_ and not hasattr(self, "feature_names_in_"):
             # the common case, kept cheap for single images: 8-bit pixels of the right count
             # cannot be NaN, negative or above 255, so scikit-learn's checks have nothing to do
-            return X.reshape(len(X), -1)
-        X = validate_data(self, as_rows(X), dtype="numeric", reset=False)
+            return X
+        X = validate_data(self, X, dtype="numeric", reset=False)
         return grey_levels(X, type(self).__name__)
+
+    def _check_image_shape(self, image_shape):
+        """Raise ``ValueError`` for images of another shape than the fitted ones."""
+        # models fitted or saved before the shape was learned have none: the pixel count decides
+        fitted = getattr(self, "image_shape_", None)
+        if image_shape is None or fitted is None or tuple(fitted) == image_shape:
+            return
+        raise ValueError(f"{type(self).__name__} was fitted on {shape_text(fitted)} images and "
+                         f"cannot predict on {shape_text(image_shape)} images; give it "
+                         f"{shape_text(fitted)} images or rows of {self.n_features_in_} pixels")
 
     def __setstate__(self, state):
         # a model pickled before a parameter existed (augment, say) gets its default
@@ -169,14 +203,32 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
-def as_rows(X):
-    """Images (N, H, W, ...) as rows (N, H*W*...); any other input as it is, for
-    scikit-learn's validation to judge."""
+def image_rows(X):
+    """``(rows, (H, W))`` for images (N, H, W), (N, H, W, 1) or (N, 1, H, W): one row of H*W
+    pixels per image; ``(X, None)`` for any input of at most two axes, as it is, for
+    scikit-learn's validation to judge.
+
+    Raises
+    ------
+    ValueError
+        For images with several channels or more axes.
+    """
     if getattr(X, "ndim", None) is None:
         X = np.asarray(X)
-    if getattr(X, "ndim", 0) > 2:
-        X = np.reshape(X, (X.shape[0], int(np.prod(X.shape[1:]))))
-    return X
+    if X.ndim <= 2:
+        return X, None
+    shape = X.shape[1:]
+    if len(shape) == 3 and 1 in (shape[0], shape[-1]):
+        shape = shape[:2] if shape[-1] == 1 else shape[1:]  # one grey channel, last or first
+    if len(shape) != 2:
+        raise ValueError(f"images of shape {X.shape} are not grey levels: give (N, H, W) "
+                         "images, with at most one channel axis of size 1, first or last")
+    return np.reshape(X, (X.shape[0], shape[0] * shape[1])), (int(shape[0]), int(shape[1]))
+
+
+def shape_text(image_shape):
+    """``"8x8"`` for (8, 8)."""
+    return "x".join(str(side) for side in image_shape)
 
 
 def grey_levels(X, whom):
@@ -237,6 +289,21 @@ def check_choice(name, value, choices):
     return value
 
 
+def check_positive(name, value):
+    """Return ``value`` as a float if it is a number above 0, else raise ParameterError."""
+    value = check_in_range(name, value, 0, kind=float)
+    if value == 0:
+        raise ParameterError(f"{name} must be above 0, got 0")
+    return value
+
+
+def check_seed(value, name="random_state"):
+    """Return the seed ``value`` if it is an integer in [0, 2**32 - 1], the range NumPy,
+    scikit-learn and TensorFlow all accept, else raise ParameterError. Checked once for every
+    adapter by :meth:`DigitClassifier.check_all_params`; None (unseeded) is never passed."""
+    return check_in_range(name, value, 0, 2**32 - 1)
+
+
 def check_fraction(name, value):
     """Return ``value`` as a float if it is a number strictly between 0 and 1, else raise
     ParameterError."""
@@ -244,3 +311,63 @@ def check_fraction(name, value):
     if value in (0, 1):
         raise ParameterError(f"{name} must be between 0 and 1, both excluded, got {value:g}")
     return value
+
+
+@contextlib.contextmanager
+def quiet_tensorflow_import():
+    """A block in which TensorFlow is imported and finds its devices without printing its C++
+    notices (oneDNN, CPU features, CUDA probing such as ``failed call to cuInit`` on a machine
+    without a GPU), so that a script using the adapters is as quiet as the command line.
+
+    TensorFlow reads ``TF_CPP_MIN_LOG_LEVEL`` when it is imported. If it is not set, it is set
+    to 3 (only fatal messages) for the process and the processes it starts; a value the user
+    set is kept. Messages logged before TensorFlow initialises its logging ignore that level
+    (TensorFlow issue 100442), so standard error is also closed while the block runs, unless
+    the level is 0, which asks for every message (the command line's ``--verbose`` sets it).
+    """
+    if os.environ.setdefault(TF_LOG_LEVEL, "3") == "0":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class RetracingFilter(logging.Filter):
+    """Drops TensorFlow's warning that a ``tf.function`` was traced again, unless
+    ``TF_CPP_MIN_LOG_LEVEL`` is 0. Each fit builds its own functions on purpose (they close
+    over that fit's weights), so the warning, meant for functions rebuilt by mistake, gives a
+    library user nothing to act on."""
+
+    def filter(self, record):
+        return os.environ.get(TF_LOG_LEVEL) == "0" or RETRACING not in record.getMessage()
+
+
+def hide_retracing_warnings():
+    """Add one :class:`RetracingFilter` to TensorFlow's Python logger."""
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(existing, RetracingFilter) for existing in logger.filters):
+        logger.addFilter(RetracingFilter())
+
+
+def scaled(X):
+    """0-255 pixels as float32 in [0, 1], in one pass (3x faster than converting, then dividing)."""
+    return np.multiply(X, np.float32(1 / 255), dtype=np.float32)
+
+
+def is_classifier(estimator):
+    """Whether ``estimator`` is a scikit-learn estimator whose tags say classifier."""
+    from sklearn.base import is_classifier as tagged_classifier
+
+    try:
+        return hasattr(estimator, "get_params") and tagged_classifier(estimator)
+    except Exception:  # no tags, or broken ones: not a classifier we can drive
+        return False

@@ -9,7 +9,7 @@ same seed gives the same model on one machine.
 """
 
 from mnistbench.classifiers.base import DigitClassifier, check_choice, check_in_range
-from mnistbench.classifiers.neural import check_positive
+from mnistbench.classifiers.base import check_positive
 from mnistbench.classifiers.presets import preset_settings
 
 THREADED_ROWS = 10_000  # below this, one thread: starting more costs more than it saves

@@ -10,8 +10,8 @@ their shape (N x H x W) must be square.
 import math
 from pathlib import Path
 
-from mnistbench.classifiers.neural import (NeuralClassifier, predict_in_chunks,
-                                           scaled)
+from mnistbench.classifiers.base import scaled
+from mnistbench.classifiers.neural import NeuralClassifier, predict_in_chunks
 from mnistbench.classifiers.numpy_forward import numpy_forward
 
 MODEL_FILE = "model.keras"

@@ -6,7 +6,7 @@ probabilities (:mod:`mnistbench.run.combine`), so both ways in give the same ans
 
 import numpy as np
 
-from mnistbench.classifiers.base import DigitClassifier, check_choice, check_in_range
+from mnistbench.classifiers.base import DigitClassifier, check_choice
 from mnistbench.errors import ParameterError
 
 
@@ -60,8 +60,6 @@ class Ensemble(DigitClassifier):
 
     def check_params(self):
         check_choice("voting", self.voting, tuple(VOTES))
-        if self.random_state is not None:
-            check_in_range("random_state", self.random_state, 0, 2**32 - 1)
         self._member_classifiers()
 
     def _member_classifiers(self):

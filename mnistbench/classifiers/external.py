@@ -9,8 +9,7 @@ it (``LinearSVC``, ``RidgeClassifier``) gives probability 1 to the class it pred
 import numpy as np
 from sklearn.base import clone
 
-from mnistbench.classifiers.base import DigitClassifier
-from mnistbench.classifiers.neural import scaled
+from mnistbench.classifiers.base import DigitClassifier, is_classifier, scaled
 from mnistbench.errors import ParameterError
 
 
@@ -31,8 +30,6 @@ class ExternalClassifier(DigitClassifier):
         self.augment = augment
 
     def check_params(self):
-        from mnistbench.classifiers.registry import is_classifier
-
         if not is_classifier(self.estimator):
             raise ParameterError(f"estimator must be a scikit-learn classifier, got "
                                  f"{self.estimator!r}")

@@ -23,8 +23,6 @@ class Forest(DigitClassifier):
         check_in_range("n_estimators", self.n_estimators, 1)
         check_choice("max_features", self.max_features, ("sqrt", "log2", None))
         check_in_range("min_samples_leaf", self.min_samples_leaf, 1)
-        if self.random_state is not None:
-            check_in_range("random_state", self.random_state, 0, 2**32 - 1)
 
     def _fit(self, X, y):
         from sklearn.ensemble import RandomForestClassifier

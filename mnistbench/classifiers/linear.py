@@ -9,7 +9,7 @@ converged fit (265 iterations) 92.63%, so the fit records the iterations it ran
 import warnings
 
 from mnistbench.classifiers.base import DigitClassifier, check_in_range
-from mnistbench.classifiers.neural import check_positive, scaled
+from mnistbench.classifiers.base import check_positive, scaled
 
 
 class Linear(DigitClassifier):

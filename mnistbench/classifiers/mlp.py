@@ -8,7 +8,8 @@ every other adapter, with scikit-learn's stopping rule and best-epoch restore ke
 import joblib
 import numpy as np
 
-from mnistbench.classifiers.neural import NeuralClassifier, scaled
+from mnistbench.classifiers.base import scaled
+from mnistbench.classifiers.neural import NeuralClassifier
 
 NETWORK_FILE = "mlp.joblib"
 

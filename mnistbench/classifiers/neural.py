@@ -9,16 +9,13 @@ inside methods only.
 
 import contextlib
 import json
-import os
-import sys
 import time
 
 import numpy as np
 
 from mnistbench.classifiers.base import (DigitClassifier, check_choice, check_fraction,
-                                         check_in_range)
+                                         check_in_range, check_positive, scaled)
 from mnistbench.classifiers.presets import merged_settings, preset_settings
-from mnistbench.errors import ParameterError
 
 OVERRIDES = ("epochs", "batch_size", "learning_rate")  # parameters that override a preset
 FITTED_FILE = "fitted.json"
@@ -57,13 +54,6 @@ class NeuralClassifier(DigitClassifier):
     PRESETS = {}
     BACKEND_MODULES = ("tensorflow",)
     HOLDOUT = True
-
-    def import_backend(self):
-        """Import TensorFlow (and Keras) now, without their start-up notices on standard error
-        (see :func:`quiet_tensorflow_start`)."""
-        if any(module not in sys.modules for module in self.BACKEND_MODULES):
-            with quiet_tensorflow_start():
-                super().import_backend()
 
     def fit(self, X, y, monitor=None):
         """Fit to images ``X`` and labels ``y``; returns ``self``.
@@ -113,8 +103,6 @@ class NeuralClassifier(DigitClassifier):
             if getattr(self, name) is not None:
                 check_positive(name, getattr(self, name))
         check_fraction("validation_fraction", self.validation_fraction)
-        if self.random_state is not None:
-            check_in_range("random_state", self.random_state, 0, 2**32 - 1)
         check_in_range("verbose", self.verbose, 0, 2)
 
     def _settings(self):
@@ -187,46 +175,6 @@ class NeuralClassifier(DigitClassifier):
             if name in fitted:
                 setattr(self, name, fitted[name])
         self._load_weights(directory)
-
-
-@contextlib.contextmanager
-def quiet_tensorflow_start():
-    """A block in which TensorFlow is first imported without printing its C++ start-up notices
-    (oneDNN, CUDA probing, CPU features) or later non-fatal C++ log lines.
-
-    It sets ``TF_CPP_MIN_LOG_LEVEL=3``; messages logged before TensorFlow initialises its
-    logging ignore that setting (TensorFlow issue 100442), so standard error is closed to them
-    while the block runs. A ``TF_CPP_MIN_LOG_LEVEL`` already set (by the user, or by the
-    command line's ``--verbose``) is left alone, and so is standard error.
-    """
-    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
-        yield
-        return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def check_positive(name, value):
-    """Return ``value`` as a float if it is a number above 0, else raise ParameterError."""
-    value = check_in_range(name, value, 0, kind=float)
-    if value == 0:
-        raise ParameterError(f"{name} must be above 0, got 0")
-    return value
-
-
-def scaled(X):
-    """0-255 pixels as float32 in [0, 1], in one pass (3x faster than converting, then dividing)."""
-    return np.multiply(X, np.float32(1 / 255), dtype=np.float32)
 
 
 def predict_in_chunks(forward, X, rows):

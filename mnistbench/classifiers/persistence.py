@@ -32,7 +32,8 @@ FIELDS = {"version": int, "algorithm": (str, type(None)), "class": str, "params"
 
 
 def save_model(model, path):
-    """Save the fitted adapter ``model`` into the directory ``path`` (created if needed).
+    """Save the fitted adapter ``model`` into the directory ``path`` (created if needed), as
+    ``mnistbench.save_model(model, path)``; :func:`load_model` reads it back.
 
     An existing directory must be empty or hold a model saved here before, which is replaced.
 
@@ -63,7 +64,7 @@ def save_model(model, path):
 
 
 def load_model(path):
-    """Load a model saved by ``save`` (:func:`save_model`) from the directory ``path``.
+    """Load a model saved by :func:`save_model` from the directory ``path``.
 
     Files saved with joblib (k-NN, tree, scikit-learn MLP) are unpickled, which can run
     arbitrary code: load only models from a trusted source.

@@ -102,7 +102,7 @@ def get_classifier(name, **params):
         For an unknown algorithm, a class that is not a scikit-learn classifier, an unknown
         parameter or an invalid value.
     """
-    from mnistbench.classifiers.base import DigitClassifier
+    from mnistbench.classifiers.base import DigitClassifier, is_classifier
 
     cls = get_class(name)
     valid = parameter_names(cls)
@@ -132,13 +132,3 @@ def parameter_names(cls):
     signature = inspect.signature(cls.__init__).parameters.values()
     return sorted(p.name for p in signature if p.name != "self"
                   and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
-
-
-def is_classifier(estimator):
-    """Whether ``estimator`` is a scikit-learn estimator whose tags say classifier."""
-    from sklearn.base import is_classifier as tagged_classifier
-
-    try:
-        return hasattr(estimator, "get_params") and tagged_classifier(estimator)
-    except Exception:  # no tags, or broken ones: not a classifier we can drive
-        return False

@@ -17,7 +17,7 @@ import numpy as np
 
 from mnistbench.classifiers.base import (DigitClassifier, check_choice, check_fraction,
                                          check_in_range)
-from mnistbench.classifiers.neural import check_positive, scaled
+from mnistbench.classifiers.base import check_positive, scaled
 from mnistbench.classifiers.presets import preset_settings
 
 PRESETS = {

@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 
-from mnistbench.classifiers.neural import (NeuralClassifier, predict_in_chunks,
-                                           scaled)
+from mnistbench.classifiers.base import scaled
+from mnistbench.classifiers.neural import NeuralClassifier, predict_in_chunks
 
 WEIGHTS_FILE = "weights.npz"
 PREDICT_ACTIVATIONS = 2 ** 24  # rows per prediction call: the widest layer's 64 MB of float32

@@ -21,8 +21,6 @@ class DecisionTree(DigitClassifier):
         if self.max_depth is not None:
             check_in_range("max_depth", self.max_depth, 1)
         check_in_range("min_samples_leaf", self.min_samples_leaf, 1)
-        if self.random_state is not None:
-            check_in_range("random_state", self.random_state, 0, 2**32 - 1)
 
     def _fit(self, X, y):
         from sklearn.tree import DecisionTreeClassifier  # not at import: --list needs none

@@ -14,9 +14,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from mnistbench.datasets.sources import IDX_PARTS
 from mnistbench.errors import DataError
-from mnistbench.datasets.readers import md5_hex, read_bytes
+from mnistbench.datasets.readers import IDX_PARTS, md5_hex, read_bytes
 
 TIMEOUT = 30  # seconds, for connecting and for each read
 CHUNK_SIZE = 1 << 16

@@ -18,6 +18,13 @@ from mnistbench.errors import DataError
 GZIP_MAGIC = b"\x1f\x8b"
 IDX_UBYTE = 0x08
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+# the four files of an IDX dataset (MNIST and its relatives), by the names LeCun's site gave them
+IDX_PARTS = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 
 
 def read_bytes(path):

@@ -13,17 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from mnistbench.errors import DataError, ParameterError
-from mnistbench.datasets.readers import (check_images_labels, md5_hex, parse_idx, read_bytes,
-                                         read_npz)
+from mnistbench.datasets.readers import (IDX_PARTS, check_images_labels, md5_hex, parse_idx,
+                                         read_bytes, read_npz)
 
 PACKAGE_DATA = Path(__file__).parent  # holds mnist/
 DIGIT_NAMES = tuple(str(d) for d in range(10))
-IDX_PARTS = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
 
 
 @dataclass(frozen=True)

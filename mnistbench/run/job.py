@@ -23,6 +23,7 @@ import pandas as pd
 
 from mnistbench.analysis.metrics import condition_tables, latency_percentiles
 from mnistbench.analysis.shifts import selective_table, shift_table
+from mnistbench.classifiers.persistence import save_model as save_to
 from mnistbench.datasets import load_dataset
 from mnistbench.datasets.transforms import parse_transforms
 from mnistbench.run.conditions import condition_sets
@@ -194,7 +195,7 @@ def save_model(classifier, folder, record, say):
     """Save the fitted model in ``folder``; a model that cannot be saved is noted in
     ``record``'s ``error``, its results kept."""
     try:
-        classifier.save(folder)
+        save_to(classifier, folder)
     except Exception as exc:
         record["error"] = f"model not saved: {type(exc).__name__}: {exc}"
         say(f"[{record['job_id']}] {record['error']}")

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mnistbench.classifiers.base import is_classifier
 from mnistbench.classifiers.registry import (algorithm_names, check_algorithm, get_classifier,
-                                             is_class_path, is_classifier, registered)
+                                             is_class_path, registered)
 from mnistbench.errors import ParameterError
 
 # jobs once had a training transform, always "none"; it stays in the hash so ids stay the same
