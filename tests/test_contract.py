@@ -54,6 +54,28 @@ def test_flat_and_image_inputs_agree(fitted, digits):
         classifier.predict(np.zeros((2, 28, 28), np.uint8))
 
 
+@pytest.mark.parametrize("shape", [(4, 16), (2, 32), (2, 4, 8), (28, 28), (8, 8, 3)])
+def test_images_of_another_shape_are_refused_naming_both_shapes(fitted, digits, shape):
+    _, classifier, _ = fitted
+    assert classifier.image_shape_ == (8, 8)
+    other = np.zeros((3, *shape), np.uint8)
+    expected = "x".join(map(str, shape))
+    for method in (classifier.predict, classifier.predict_proba):
+        with pytest.raises(ValueError, match=f"fitted on 8x8 images .* on {expected} images"):
+            method(other)
+        with pytest.raises(ValueError, match="8x8"):
+            method(other.astype(np.float64))
+
+
+def test_a_single_channel_axis_first_or_last_is_dropped(fitted, digits):
+    _, classifier, _ = fitted
+    images = digits.X_test[:30]
+    expected = classifier.predict_proba(images)
+    np.testing.assert_array_equal(classifier.predict_proba(images[..., None]), expected)
+    np.testing.assert_array_equal(classifier.predict_proba(images[:, None]), expected)
+    np.testing.assert_array_equal(classifier.predict_proba(images.reshape(30, 64)), expected)
+
+
 def test_clone_and_params_round_trip(fitted):
     name, classifier, _ = fitted
     twin = clone(classifier)
@@ -78,3 +100,19 @@ def test_string_labels_are_kept(digits):
         classifier = get_classifier(name, **TINY.get(name, {}))
         classifier.fit(digits.X_train[:400], labels[digits.y_train[:400]])
         assert set(classifier.predict(digits.X_test[:20])) <= set(labels)
+
+
+def test_a_channel_axis_is_dropped_in_fit_and_a_flat_fit_takes_any_image_of_its_pixels(digits):
+    images, labels = digits.X_train[:300], digits.y_train[:300]
+    channel_last = get_classifier("tree", random_state=0).fit(images[..., None], labels)
+    channel_first = get_classifier("tree", random_state=0).fit(images[:, None], labels)
+    flat = get_classifier("tree", random_state=0).fit(images.reshape(300, 64), labels)
+    assert channel_last.image_shape_ == channel_first.image_shape_ == (8, 8)
+    assert flat.image_shape_ is None  # rows carry no shape: the pixel count decides
+    expected = channel_last.predict(digits.X_test)
+    np.testing.assert_array_equal(channel_first.predict(digits.X_test), expected)
+    np.testing.assert_array_equal(flat.predict(digits.X_test.reshape(-1, 4, 16)), expected)
+    with pytest.raises(ValueError, match="grey-level images .* shape 8x8x3"):
+        get_classifier("tree").fit(np.zeros((20, 8, 8, 3)), np.arange(20) % 2)
+    with pytest.raises(ValueError, match="64 features"):
+        flat.predict(np.zeros((2, 28, 28), np.uint8))

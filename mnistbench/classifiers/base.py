@@ -111,6 +111,7 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         before = self.__dict__.copy()
         try:
             X, image_shape = image_rows(X)
+            check_grey_images(image_shape, type(self).__name__)
             X, y = validate_data(self, X, y, dtype="numeric")
             check_classification_targets(y)
             X = grey_levels(X, type(self).__name__)
@@ -186,6 +187,7 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         # models fitted or saved before the shape was learned have none: the pixel count decides
         fitted = getattr(self, "image_shape_", None)
         if image_shape is None or fitted is None or tuple(fitted) == image_shape:
+            check_grey_images(image_shape, type(self).__name__)
             return
         raise ValueError(f"{type(self).__name__} was fitted on {shape_text(fitted)} images and "
                          f"cannot predict on {shape_text(image_shape)} images; give it "
@@ -204,26 +206,26 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
 
 
 def image_rows(X):
-    """``(rows, (H, W))`` for images (N, H, W), (N, H, W, 1) or (N, 1, H, W): one row of H*W
-    pixels per image; ``(X, None)`` for any input of at most two axes, as it is, for
-    scikit-learn's validation to judge.
-
-    Raises
-    ------
-    ValueError
-        For images with several channels or more axes.
-    """
+    """``(rows, image shape)``: for an array of three axes or more, one row of pixels per image
+    and the shape of one image, a single-channel axis dropped ((N, H, W, 1) and (N, 1, H, W)
+    give (H, W)); any input of at most two axes as it is, for scikit-learn's validation to
+    judge, with shape None."""
     if getattr(X, "ndim", None) is None:
         X = np.asarray(X)
     if X.ndim <= 2:
         return X, None
-    shape = X.shape[1:]
+    shape = tuple(int(side) for side in X.shape[1:])
     if len(shape) == 3 and 1 in (shape[0], shape[-1]):
         shape = shape[:2] if shape[-1] == 1 else shape[1:]  # one grey channel, last or first
-    if len(shape) != 2:
-        raise ValueError(f"images of shape {X.shape} are not grey levels: give (N, H, W) "
-                         "images, with at most one channel axis of size 1, first or last")
-    return np.reshape(X, (X.shape[0], shape[0] * shape[1])), (int(shape[0]), int(shape[1]))
+    return np.reshape(X, (X.shape[0], int(np.prod(shape)))), shape
+
+
+def check_grey_images(image_shape, whom):
+    """Raise ``ValueError`` unless ``image_shape`` is (H, W), or None for flat rows."""
+    if image_shape is not None and len(image_shape) != 2:
+        raise ValueError(f"{whom} takes grey-level images (N, H, W), with at most one channel "
+                         f"axis of size 1, first or last; got images of shape "
+                         f"{shape_text(image_shape)}")
 
 
 def shape_text(image_shape):
