@@ -165,6 +165,16 @@ def test_a_bad_payload_gets_a_4xx_with_one_line_then_the_server_answers(client, 
     assert client.post("/predict", json={"image": [[0] * 28] * 28}).status_code == 200
 
 
+@pytest.mark.parametrize("image", [[[1, 2], [3, 4]], [[0] * 28] * 27, [[0] * 27] * 300,
+                                   png_base64(np.full((20, 40), 255)),
+                                   "data:image/png;base64," + png_base64(np.zeros((28, 1)))])
+def test_an_image_under_28x28_is_refused_with_422_and_one_sentence(client, image):
+    response = client.post("/predict", json={"image": image})
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert "the models need at least 28x28" in detail and detail.count(".") == 0
+
+
 def test_a_body_over_the_limit_is_refused_before_it_is_read(client):
     response = client.post("/predict", content=b"x" * 10,
                            headers={"Content-Type": "application/json",
@@ -208,6 +218,26 @@ def test_models_of_a_run_and_a_run_without_models(tmp_path, models):
     run_benchmark("tree", dataset="digits", out=tmp_path / "bare")
     with pytest.raises(DataError, match="saved no models"):
         run_models(tmp_path / "bare")
+
+
+@pytest.mark.parametrize("typed", ["saved", "run/saved"])
+def test_models_a_run_saved_under_a_relative_path_are_found_from_any_folder(
+        tmp_path, models, monkeypatch, typed):
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    run_benchmark("tree", dataset="digits", out="run", save_models=typed)
+    folder = tmp_path / typed
+    shutil.rmtree(folder)  # the page needs 28x28 models, not the 8x8 digits' ones
+    save_model(models["tree"], folder / "tree-0123456789")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert list(run_models(tmp_path / "run")) == ["tree-0123456789"]
+    assert list(run_models("../run")) == ["tree-0123456789"]
+    shutil.rmtree(folder)
+    with pytest.raises(DataError, match=f"saved its models to '{typed}', relative to the folder "
+                                        "it was started from"):
+        run_models(tmp_path / "run")
 
 
 def test_serve_refuses_a_folder_without_models_and_a_port_in_use(tmp_path, models):

@@ -30,14 +30,40 @@ def saved_models(directory):
 
 
 def run_models(run_dir):
-    """The models a run saved (its ``--save-models`` folder, read from its ``run.json``)."""
+    """The models a run saved (its ``--save-models`` folder, read from its ``run.json``), from
+    whatever folder this is called (see :func:`saved_models_folder`)."""
     from mnistbench.run.store import read_info
 
     folder = read_info(run_dir).get("request", {}).get("save_models")
     if not folder:
         raise DataError(f"the run in {run_dir} saved no models; run it with --save-models DIR, "
                         "or serve saved models with --models DIR")
-    return saved_models(folder)
+    return saved_models(saved_models_folder(run_dir, folder))
+
+
+def saved_models_folder(run_dir, stored):
+    """The folder that the path ``stored`` in the run ``run_dir`` names.
+
+    An absolute path is taken as it is. A relative one was stored as it was typed, relative to
+    the folder the run was started from, which the run did not record; it is looked for in the
+    run's folder, then in each folder above it, nearest first, so that ``--out R
+    --save-models M`` and ``--out R --save-models R/M`` are both found from any folder.
+
+    Raises
+    ------
+    DataError
+        If none of those folders holds it.
+    """
+    stored = Path(stored)
+    if stored.is_absolute():
+        return stored
+    run_dir = Path(run_dir).resolve()
+    for base in (run_dir, *run_dir.parents):
+        if (base / stored).is_dir():
+            return base / stored
+    raise DataError(f"the run in {run_dir} saved its models to '{stored}', relative to the "
+                    "folder it was started from, and no such folder is in the run's folder or "
+                    "above it; serve them with --models DIR")
 
 
 def trained_models(names=FAST, progress=print):

@@ -20,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from mnistbench.app.preprocess import MAX_PIXELS, mnist_digit, png_grey_levels
+from mnistbench.app.preprocess import MAX_PIXELS, SIZE, mnist_digit, png_grey_levels
 
 MAX_BODY = 1_000_000  # bytes
 
@@ -29,7 +29,8 @@ class PredictRequest(BaseModel):
     image: Union[List[List[float]], str] = Field(
         description="A 28x28 array of grey levels 0-255, white ink on black, given to the models "
                     "as it is; or a larger array (e.g. a 280x280 canvas) or a PNG as base64 "
-                    "(a data: URL too), cropped, scaled and centred as MNIST's digits were.")
+                    "(a data: URL too), cropped, scaled and centred as MNIST's digits were. "
+                    "Images smaller than 28x28 are refused.")
 
 
 class ModelAnswer(BaseModel):
@@ -66,14 +67,14 @@ def create_app(models):
               responses={400: {"description": "not JSON, or a Content-Length that is no number"},
                          413: {"description": f"body over {MAX_BODY:,} bytes"},
                          415: {"description": "content type other than application/json"},
-                         422: {"description": "not the documented shape, a value out of "
-                                              "range, not a PNG"}})
+                         422: {"description": "not the documented shape, smaller than "
+                                              "28x28, a value out of range, not a PNG"}})
     async def predict(request: Request):
         """The 28x28 image the models see, and each model's digit, probabilities and latency."""
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             raise BadRequest("send the request as JSON with Content-Type: application/json", 415)
-        image = parse_image(await read_body(request))
+        image = at_least_28x28(parse_image(await read_body(request)))
         digit = await run_in_threadpool(mnist_digit, image)
         return await run_in_threadpool(answer, models, digit, lock)
 
@@ -133,6 +134,15 @@ def parse_image(body):
         raise BadRequest(f'"image" values must be grey levels from 0 to 255; got values from '
                          f'{array.min():g} to {array.max():g}', 422)
     return array
+
+
+def at_least_28x28(image):
+    """``image``, refused with 422 if either side is under MNIST's 28 pixels: a smaller image
+    would have to be enlarged, which the documented preprocessing never does."""
+    if min(image.shape) < SIZE:
+        raise BadRequest(f'"image" is {image.shape[0]}x{image.shape[1]} pixels; the models need '
+                         f"at least {SIZE}x{SIZE}", 422)
+    return image
 
 
 def png_image(text):
