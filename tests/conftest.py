@@ -16,6 +16,14 @@ TINY = {"mlp": {"epochs": 30}, "tf-softmax": {"epochs": 30, "learning_rate": 0.0
         EXTERNAL: {"n_estimators": 20}}
 
 
+@pytest.fixture(autouse=True)
+def tensorflow_log_level_unset(monkeypatch):
+    """Every test starts with ``TF_CPP_MIN_LOG_LEVEL`` unset, as a user who never heard of it
+    has it, whatever the caller exported: the tests of what reaches standard error (here and in
+    the processes they start) must not depend on the caller's environment."""
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+
+
 def idx_bytes(array):
     """The IDX encoding of a uint8 array."""
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", n) for n in array.shape)

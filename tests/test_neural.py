@@ -58,6 +58,33 @@ def test_importing_and_listing_never_imports_tensorflow():
     assert result.stdout.strip() == "[]"
 
 
+QUIET_SCRIPT = """if True:
+    import numpy as np
+    from mnistbench.classifiers.registry import get_classifier
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 256, (120, 8, 8), dtype=np.uint8), np.arange(120) % 10
+    for seed in range(6):  # more fits than TensorFlow's retracing warning lets pass
+        model = get_classifier("tf-mlp", epochs=1, random_state=seed).fit(X, y)
+        model.predict(X[:3]), model.predict_proba(X[:5] / 255)
+    print("fitted")
+"""
+
+
+@pytest.mark.parametrize("level", [None, "2"])
+def test_a_script_using_the_tensorflow_adapters_prints_nothing_on_stderr(monkeypatch, level):
+    if level is not None:  # a level the user exported is kept, and TensorFlow stays quiet
+        monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", level)
+    result = subprocess.run([sys.executable, "-c", QUIET_SCRIPT], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout == "fitted\n" and result.stderr == ""
+
+
+def test_tensorflow_notices_and_retracing_warnings_show_at_level_0(monkeypatch):
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")  # what the command line's --verbose sets
+    result = subprocess.run([sys.executable, "-c", QUIET_SCRIPT], capture_output=True, text=True)
+    assert result.returncode == 0 and "oneDNN" in result.stderr
+    assert "triggered tf.function retracing" in result.stderr
+
+
 def test_tf_softmax_matches_logistic_regression(fitted, digits):
     X_train, X_test = (X.reshape(len(X), -1) / 255 for X in (digits.X_train, digits.X_test))
     reference = LogisticRegression(max_iter=5000).fit(X_train, digits.y_train)
