@@ -37,7 +37,9 @@ def test_each_image_is_read_on_its_own_scale():
 
 
 @pytest.mark.parametrize("value, message", [
-    (np.nan, "Input X contains NaN"), (np.inf, "Input X contains infinity"),
+    (np.nan, r"^NaN in data passed to DecisionTree; pixels must be grey levels"),
+    (np.inf, r"Values above 255 in data passed to DecisionTree \(largest inf\)"),
+    (-np.inf, r"Negative values in data passed to DecisionTree \(smallest -inf\)"),
     (-1.0, r"Negative values in data passed to DecisionTree \(smallest -1.0\); pixels must "
            r"be grey levels in \[0, 255\] or intensities in \[0, 1\]"),
     (256, r"Values above 255 in data passed to DecisionTree \(largest 256"),

@@ -112,7 +112,8 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         try:
             X, image_shape = image_rows(X)
             check_grey_images(image_shape, type(self).__name__)
-            X, y = validate_data(self, X, y, dtype="numeric")
+            check_pixel_array(X, type(self).__name__)
+            X, y = validate_data(self, X, y, dtype="numeric", ensure_all_finite=False)
             check_classification_targets(y)
             X = grey_levels(X, type(self).__name__)
             self.classes_, y_index = np.unique(y, return_inverse=True)
@@ -179,7 +180,8 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
             # the common case, kept cheap for single images: 8-bit pixels of the right count
             # cannot be NaN, negative or above 255, so scikit-learn's checks have nothing to do
             return X
-        X = validate_data(self, X, dtype="numeric", reset=False)
+        check_pixel_array(X, type(self).__name__)
+        X = validate_data(self, X, dtype="numeric", reset=False, ensure_all_finite=False)
         return grey_levels(X, type(self).__name__)
 
     def _check_image_shape(self, image_shape):
@@ -220,6 +222,16 @@ def image_rows(X):
     return np.reshape(X, (X.shape[0], int(np.prod(shape)))), shape
 
 
+def check_pixel_array(X, whom):
+    """Refuse in one sentence what scikit-learn's validation would refuse in several lines (it
+    prints the array): fewer than two axes, complex numbers."""
+    if X.ndim < 2:
+        raise ValueError(f"{whom} takes images (N, H, W) or rows of pixels (N, H*W); got an "
+                         f"array of shape {X.shape}")
+    if getattr(X, "dtype", None) is not None and X.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported by {whom}; {PIXEL_RULE}")
+
+
 def check_grey_images(image_shape, whom):
     """Raise ``ValueError`` unless ``image_shape`` is (H, W), or None for flat rows."""
     if image_shape is not None and len(image_shape) != 2:
@@ -243,13 +255,15 @@ def grey_levels(X, whom):
     Raises
     ------
     ValueError
-        For a negative value or one above 255.
+        For NaN, a negative value or one above 255 (infinities included).
     """
     if X.dtype == np.uint8:
         return X
     if X.dtype.kind == "b":
         return np.where(X, np.uint8(255), np.uint8(0))
     low = X.min()
+    if np.isnan(low):
+        raise ValueError(f"NaN in data passed to {whom}; {PIXEL_RULE}")
     if low < 0:
         raise ValueError(f"Negative values in data passed to {whom} (smallest {low}); "
                          f"{PIXEL_RULE}")
@@ -271,7 +285,7 @@ def grey_levels(X, whom):
 def check_in_range(name, value, low=None, high=None, kind=int):
     """Return ``value`` if it is a ``kind`` within ``[low, high]``, else raise ParameterError."""
     numeric = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, bool)
+        value, bool) and value == value  # NaN is the one number unequal to itself
     if kind is int:
         numeric = numeric and float(value).is_integer()
     if not numeric or (low is not None and value < low) or (high is not None and value > high):
