@@ -13,7 +13,6 @@ counts per category. The command line and run folders get their own categories o
 """
 
 import base64
-import functools
 import gzip
 import io
 import json
@@ -487,14 +486,9 @@ def all_cases():
 CASES = all_cases()
 
 
-@functools.cache
-def shared_world(folder):
-    return World(folder)
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    return shared_world(tmp_path_factory.mktemp("bad-inputs"))
+    return World(tmp_path_factory.mktemp("bad-inputs"))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{case.category}: {case.name}" for case in CASES])

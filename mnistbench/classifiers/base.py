@@ -86,7 +86,7 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
             with quiet_tensorflow_import() if uses_tensorflow else contextlib.nullcontext():
                 for module in missing:
                     importlib.import_module(module)
-                if uses_tensorflow:  # its device probe (cuInit) logs too: run it in the block
+                if uses_tensorflow and "tensorflow" in sys.modules:  # its device probe logs too
                     sys.modules["tensorflow"].config.list_physical_devices()
         if uses_tensorflow:
             hide_retracing_warnings()
@@ -226,8 +226,8 @@ def check_pixel_array(X, whom):
     """Refuse in one sentence what scikit-learn's validation would refuse in several lines (it
     prints the array): fewer than two axes, complex numbers."""
     if X.ndim < 2:
-        raise ValueError(f"{whom} takes images (N, H, W) or rows of pixels (N, H*W); got an "
-                         f"array of shape {X.shape}")
+        raise ValueError(f"Reshape your data as images (N, H, W) or rows of pixels (N, H*W): "
+                         f"{whom} got an array of shape {X.shape}")
     if getattr(X, "dtype", None) is not None and X.dtype.kind == "c":
         raise ValueError(f"Complex data not supported by {whom}; {PIXEL_RULE}")
 
