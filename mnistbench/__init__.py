@@ -14,6 +14,7 @@ _API = {
     "Experiment": "mnistbench.run.experiment",
     "get_classifier": "mnistbench.classifiers.registry",
     "load_model": "mnistbench.classifiers.persistence",
+    "save_model": "mnistbench.classifiers.persistence",
     "load_run": "mnistbench.run.loading",
     "resume_benchmark": "mnistbench.run.runner",
     "run_benchmark": "mnistbench.run.runner",
