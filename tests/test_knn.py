@@ -36,30 +36,39 @@ def test_float_images_equal_scikit_learn(mnist):
     np.testing.assert_array_equal(KNN(k=3).fit(X_train, y_train).predict(X_test), expected)
 
 
-def test_candidate_selection_equals_a_full_partition():
-    rng = np.random.default_rng(0)
-    approx = rng.random((130, 6000), dtype=np.float32)
-    approx[1] = 0.5  # every value ties: far more than 16 m survive the threshold
-    approx[2, :375] += 10  # the sample holds only large values: nearly everything survives
-    approx[3, 375:] += 10  # ... only small ones: fewer than m survive
-    m = 20
-    chosen = knn_module.top_candidates(approx, m)
-    assert chosen.shape == (130, m)
-    for row in range(130):
-        assert len(set(chosen[row])) == m
-        np.testing.assert_array_equal(np.sort(approx[row, chosen[row]]),
-                                      np.sort(approx[row])[:m])
+def test_the_bound_never_exceeds_the_distance(mnist):
+    # on the float32 product as computed, less the rounding margin: what the search relies on
+    X_train = mnist.X_train[:3000].reshape(3000, -1)
+    X_test = mnist.X_test[:300].reshape(300, -1)
+    index = knn_module.Index(X_train, mnist.y_train[:3000])
+    Q = X_test[:, index.pixels]
+    exact = ((Q[:, None, :].astype(np.int64) - index.X[None, :, :]) ** 2).sum(axis=2)
+    for bound in (index.bound, index.few_bound):
+        rows, c_q, margin = bound.query(Q)
+        lower = (rows @ bound.T[:len(index.X)].T) + c_q[:, None] - margin[:, None]
+        assert (lower <= exact).all()
+        assert np.median(lower / np.maximum(exact, 1)) > 0.5  # and it is a useful bound
 
 
-def test_exhaustive_fallback_keeps_results_exact(digits, monkeypatch):
-    # scramble the float32 pre-selection, and inflate the error bound so that the proof
-    # fails for every query: only the exhaustive float64 search can still get them right
-    monkeypatch.setattr(knn_module, "UNIT_ROUNDOFF", 1e-3)
-    model = KNN(k=5).fit(digits.X_train, digits.y_train)
-    noise = np.random.default_rng(0).normal(0, 1e5, len(digits.X_train)).astype(np.float32)
-    model.index_.T[:, -1] += noise
-    expected, _ = sklearn_knn(5, digits.X_train, digits.y_train, digits.X_test)
-    np.testing.assert_array_equal(model.predict(digits.X_test), expected)
+@pytest.mark.parametrize("rows", [1, 40])  # the single-image route, and blocks
+def test_weak_bounds_keep_results_exact(mnist, monkeypatch, rows):
+    # one component and few groups: most training images survive the filter, and each
+    # block has far more candidates than neighbours to rank
+    monkeypatch.setattr(knn_module, "COMPONENTS", 1)
+    monkeypatch.setattr(knn_module, "FEW_COMPONENTS", 1)
+    monkeypatch.setattr(knn_module, "GROUPS", 40)
+    monkeypatch.setattr(knn_module, "BLOCK_ROWS", 16)
+    X_train, y_train = mnist.X_train[:4000], mnist.y_train[:4000]
+    X_test = mnist.X_test[:rows]
+    expected, _ = sklearn_knn(7, X_train, y_train, X_test)
+    np.testing.assert_array_equal(KNN(k=7).fit(X_train, y_train).predict(X_test), expected)
+
+
+def test_single_images_equal_the_batch(mnist):
+    model = KNN(k=5).fit(mnist.X_train[:5000], mnist.y_train[:5000])
+    X_test = mnist.X_test[:50]
+    one_by_one = [model.predict_proba(X_test[i:i + 1])[0] for i in range(len(X_test))]
+    np.testing.assert_array_equal(np.array(one_by_one), model.predict_proba(X_test))
 
 
 def test_ties_between_classes_go_to_the_smallest_label():

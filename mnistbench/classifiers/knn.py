@@ -1,14 +1,20 @@
-"""k-nearest neighbours, exact, with a k-sweep that computes neighbours once at the largest k."""
+"""k-nearest neighbours, exact, by filter and refine, with a k-sweep that searches once at the
+largest k."""
+
+import functools
 
 import numpy as np
 
 from mnistbench.classifiers.base import DigitClassifier, check_fraction, check_in_range
 from mnistbench.errors import ParameterError
 
-BLOCK_ROWS = 512  # queries per block: 512 x 60,000 float32 distances = 123 MB
-PARTITION_ROWS = 64  # rows per candidate selection: 64 x 60,000 float32 fit in a 32 MB cache
-SAMPLE_SHARE = 16  # candidate thresholds come from this share of the training images
-EXTRA_CANDIDATES = 16  # float32 candidates beyond k, re-ranked with exact distances
+BLOCK_ROWS = 128  # queries per block: 128 x 60,000 float32 bounds = 31 MB, about the L3 cache
+FEW_ROWS = 8  # batches up to this size (single images) use the short bound
+COMPONENTS = 128  # principal components of the bound for batches
+FEW_COMPONENTS = 32  # ... and of the short one, a quarter of the bytes to read per query
+GROUPS = 512  # the shuffled training set is cut into this many groups of consecutive rows
+EXTRA_CANDIDATES = 8  # groups beyond k whose nearest bound gives a distance to beat
+PCA_SAMPLE = 10_000  # training images the principal components are computed from
 UNIT_ROUNDOFF = 2.0 ** -24
 
 
@@ -31,14 +37,12 @@ class KNN(DigitClassifier):
 
     Notes
     -----
-    Candidates come from one float32 matrix product per block of queries (the training
-    images' squared norms ride along as one more column) and a threshold read off a sample of
-    it; the best ``k + 16`` are re-ranked with exact distances (integers for 8-bit images,
-    float64 otherwise), ties broken by training index, and a rounding-error bound proves no
-    other training image could enter the top k (queries that fail the proof are searched
-    exhaustively). Votes tie to the smallest label, as in scikit-learn, so predictions equal
-    ``KNeighborsClassifier``'s. On MNIST the whole sweep costs less than one bare float32
-    ``X_test @ X_train.T``, which has to write all 600 million distances to memory.
+    The search is exact, by filter and refine (see :class:`Index`): a lower bound on every
+    distance from the leading principal components, then exact distances (integers for 8-bit
+    images, float64 otherwise) for the few training images the bound cannot exclude, ties
+    broken by training index. Votes tie to the smallest label, as in scikit-learn, so
+    predictions equal ``KNeighborsClassifier``'s. On MNIST the whole sweep costs less than half
+    of one bare float32 ``X_test @ X_train.T``.
     """
 
     HOLDOUT = True
@@ -71,9 +75,12 @@ class KNN(DigitClassifier):
     def memory_estimate(self, n_fit, n_predict, n_features, n_classes):
         # queries come in blocks: the holdout's while fitting, then the test set's
         rows = min(BLOCK_ROWS, max(n_predict, int(n_fit * self.validation_fraction)))
-        return {"the float32 search index": 4 * n_fit * (n_features + 1) + 8 * n_fit,
-                f"a block of {rows} x {n_fit:,} float32 distances": 4 * rows * n_fit,
-                "exact re-ranking of the candidates": 2 ** 25}
+        bounds = 4 * n_fit * (COMPONENTS + FEW_COMPONENTS + 4)
+        return {"the search index (pixels, float32 bounds)": 8 * n_fit * n_features + bounds,
+                "the principal components": 8 * n_features * (n_features + COMPONENTS)
+                + 8 * min(n_fit, PCA_SAMPLE) * n_features,
+                f"a block of {rows} x {n_fit:,} float32 bounds": 4 * rows * n_fit,
+                "exact re-ranking of the candidates": 2 ** 26}
 
     def _sweep(self, X, y, ks):
         X_fit, y_fit, X_val, y_val = self._holdout(X, y)
@@ -98,29 +105,110 @@ class KNN(DigitClassifier):
 
 
 class Index:
-    """Training images kept for exact search.
+    """Training images kept for exact search by filter and refine.
 
-    ``T`` holds them as float32 rows in a fixed shuffled order, each followed by its squared
-    norm, so one matrix product with ``[-2 q, 1]`` gives ``||t||^2 - 2 q.t`` (the shuffle makes
-    the first columns of every block of distances a random sample of the training set);
-    ``order`` maps those rows back to training indices; ``X`` keeps the originals for exact
-    re-ranking. ``T`` keeps only the ``pixels`` that are non-zero in some training image (717
-    of MNIST's 784): the others add the same ``q_i^2`` to a query's distance to every training
-    image, which changes no ranking.
+    ``X`` holds them in a fixed shuffled order (``order`` maps rows back to training indices),
+    restricted to the ``pixels`` that are non-zero in some training image (717 of MNIST's 784:
+    the others add the same ``q_i^2`` to a query's distance to every training image, which
+    changes no ranking). ``sq_norms`` holds their squared norms (exact for 8-bit images).
+    ``bound`` and ``few_bound`` (:class:`LowerBound`) bound every distance from below, for batches and for
+    single images. The shuffle makes each of the ``GROUPS`` groups of consecutive rows a
+    random sample of the training set.
     """
 
     def __init__(self, X, y):
-        self.X = np.ascontiguousarray(X)
+        X = np.asarray(X)
         self.y = np.asarray(y)
-        n = len(self.X)
-        self.pixels = np.flatnonzero(self.X.any(axis=0))
-        d = len(self.pixels)
+        n = len(X)
+        self.pixels = np.flatnonzero(X.any(axis=0))
         self.order = np.random.default_rng(0).permutation(n)
-        self.T = np.empty((n, d + 1), dtype=np.float32)
-        self.T[:, :d] = self.X[np.ix_(self.order, self.pixels)]
-        sq_norms = np.einsum("ij,ij->i", self.T[:, :d], self.T[:, :d], dtype=np.float64)
-        self.T[:, d] = sq_norms  # rounded to float32: the error bound allows for it
-        self.max_norm = float(np.sqrt(sq_norms.max(initial=0.0)))
+        self.X = np.ascontiguousarray(X[np.ix_(self.order, self.pixels)])
+        self.exact_integers = self.X.dtype == np.uint8
+        self.sq_norms = np.einsum("ij,ij->i", self.X, self.X,
+                                  dtype=np.int64 if self.exact_integers else np.float64)
+        self.group_width = max(1, n // GROUPS)
+        mean, components = principal_components(self.X)
+        self.bound = LowerBound(self.X, mean, components[:, :COMPONENTS], self.group_width)
+        self.few_bound = LowerBound(self.X, mean, components[:, :FEW_COMPONENTS],
+                                    self.group_width)
+
+    def nbytes(self):
+        """Bytes the index holds."""
+        return sum(array.nbytes for array in (self.X, self.y, self.order, self.sq_norms,
+                                              self.pixels, *self.bound.arrays(),
+                                              *self.few_bound.arrays()))
+
+
+def principal_components(X):
+    """``(mean, components)``: the mean of ``X``'s rows and the eigenvectors of their
+    covariance, largest eigenvalue first, from a fixed sample of at most ``PCA_SAMPLE`` rows
+    (any orthonormal basis gives valid bounds; the leading directions give tight ones)."""
+    sample = X[:PCA_SAMPLE].astype(np.float64)  # X is shuffled already
+    mean = sample.mean(axis=0)
+    sample -= mean
+    _, vectors = np.linalg.eigh(sample.T @ sample)
+    return mean, np.ascontiguousarray(vectors[:, ::-1])
+
+
+class LowerBound:
+    """A lower bound on squared Euclidean distances from a projection on ``p`` orthonormal
+    directions ``P`` (columns), computed with one float32 matrix product.
+
+    With ``z = P^T (x - mean)`` and the residual ``r = |(x - mean) - P z|``,
+
+        |q - t|^2 = |z_q - z_t|^2 + |r_q - r_t|^2 >= |z_q - z_t|^2 + (r_q - r_t)^2,
+
+    and the right side is ``c_q + c_t - 2 (z_q.z_t + r_q r_t)`` with ``c = |z|^2 + r^2``. Each
+    training image is stored as the float32 row ``[z_t, r_t, c_t]``; a query becomes
+    ``[-2 z_q, -2 r_q, 1]``, so the product gives the bound minus ``c_q``. ``T`` has
+    ``n_groups * group_width`` rows: the ones past the training images bound at ``FAR``.
+    """
+
+    FAR = np.float32(np.finfo(np.float32).max / 4)
+
+    def __init__(self, X, mean, components, group_width):
+        self.mean, self.P = mean, components
+        p = components.shape[1]
+        n_groups = -(-len(X) // group_width)
+        self.T = np.zeros((n_groups * group_width, p + 2), dtype=np.float32)
+        self.T[:len(X)] = self.coordinates(X)
+        self.T[len(X):, p + 1] = self.FAR
+        self.max_norm = float(np.sqrt(self.T[:len(X), p + 1].max(initial=0.0)))
+        self.group_width = group_width
+
+    def coordinates(self, X):
+        """``[z, r, c]`` of each row of ``X``, in float64 (8192 rows at a time)."""
+        p = self.P.shape[1]
+        out = np.empty((len(X), p + 2))
+        for start in range(0, len(X), 8192):
+            centred = X[start:start + 8192] - self.mean
+            z = out[start:start + len(centred), :p]
+            np.matmul(centred, self.P, out=z)
+            residual = centred - z @ self.P.T
+            r = np.sqrt(np.einsum("ij,ij->i", residual, residual))
+            out[start:start + len(centred), p] = r
+            out[start:start + len(centred), p + 1] = np.einsum("ij,ij->i", z, z) + r * r
+        return out
+
+    def arrays(self):
+        return self.mean, self.P, self.T
+
+    def query(self, Q):
+        """``(rows, c_q, margin)``: the float32 rows ``[-2 z_q, -2 r_q, 1]`` of the queries
+        ``Q``, their ``c_q``, and a bound on the rounding error of ``rows @ T.T``."""
+        coordinates = self.coordinates(Q)
+        p = self.P.shape[1]
+        rows = np.empty((len(Q), p + 2), dtype=np.float32)
+        rows[:, :p + 1] = -2 * coordinates[:, :p + 1]
+        rows[:, p + 1] = 1
+        c_q = coordinates[:, p + 1]
+        # float32 rounding of the p + 2 products, of their sum and of the inputs: at most
+        # gamma_{p+6} sum |a_i b_i| <= gamma_{p+6} (c_t + 2 sqrt(c_q c_t)); doubled to cover
+        # the float64 errors of the projections (relative 1e-12) and the float32 threshold
+        k = p + 6
+        gamma = k * UNIT_ROUNDOFF / (1 - k * UNIT_ROUNDOFF)
+        margin = 2 * gamma * (self.max_norm + np.sqrt(c_q)) ** 2
+        return rows, c_q, margin
 
 
 def neighbour_labels(index, X, k):
@@ -130,115 +218,111 @@ def neighbour_labels(index, X, k):
 
 def nearest_neighbours(index, X, k):
     """Indices of the exact ``k`` nearest training images, ordered by (distance, index)."""
+    Q = X[:, index.pixels]
+    if len(X) <= FEW_ROWS:
+        # a single image pays for the bytes of the bound it reads: a short bound for all the
+        # training images, then the long one for those the short one cannot exclude; on one
+        # thread, as waking a second costs more than these small products (far more on a
+        # busy machine)
+        with blas_controller().limit(limits=1, user_api="blas"):
+            bounds = (index.few_bound, index.bound)
+            return index.order[_block_neighbours(index, bounds, Q, k)]
     out = np.empty((len(X), k), dtype=np.intp)
-    d = index.T.shape[1] - 1
-    query = np.empty((min(BLOCK_ROWS, len(X)), d + 1), dtype=np.float32)
-    query[:, d] = 1
+    query = index.bound.query(Q)  # in one piece: a large product runs faster than many
     for start in range(0, len(X), BLOCK_ROWS):
-        Q = X[start:start + BLOCK_ROWS]
-        # scaling by -2 is exact, so the product gives ||t||^2 - 2 q.t in one pass
-        np.multiply(Q[:, index.pixels], np.float32(-2), out=query[:len(Q), :d],
-                    casting="unsafe")
-        out[start:start + len(Q)] = _block_neighbours(index, Q, query[:len(Q)], k)
+        block = slice(start, start + BLOCK_ROWS)
+        out[block] = index.order[_block_neighbours(
+            index, (index.bound,), Q[block], k, [part[block] for part in query])]
     return out
 
 
-def _block_neighbours(index, Q, query, k):
-    """The exact ``k`` nearest neighbours of the rows of ``Q`` (``query`` is ``[-2 Q, 1]`` in
-    float32)."""
-    n_train = len(index.X)
-    # ||t||^2 - 2 q.t = ||q - t||^2 - ||q||^2: the query's own norm does not change its ranking
-    # (nor do the pixels left out of index.T, zero in every t)
-    approx = query @ index.T.T
-    m = min(k + EXTRA_CANDIDATES, n_train)
-    shuffled = top_candidates(approx, m)
-    candidates = index.order[shuffled]
-    exact = exact_sq_distances(Q, index.X, candidates)
-    order = np.lexsort((candidates, exact), axis=1)
-    nearest = np.take_along_axis(candidates, order[:, :k], axis=1)
-    if m < n_train:
-        boundary = np.take_along_axis(approx, shuffled, axis=1).max(axis=1)
-        kth = np.take_along_axis(exact, order[:, k - 1:k], axis=1)[:, 0]
-        q_norms = np.sqrt(np.einsum("ij,ij->i", Q, Q, dtype=np.float64))
-        # float32 error of ||t||^2 - 2 q.t (d + 1 products, the squared norm itself rounded,
-        # inputs rounded to float32) bounded by gamma_{d+4} (2 ||t||^2 + 2 ||q|| ||t||)
-        d = Q.shape[1] + 4
-        gamma = d * UNIT_ROUNDOFF / (1 - d * UNIT_ROUNDOFF)
-        bound = gamma * (2 * index.max_norm ** 2 + 2 * q_norms * index.max_norm)
-        # every non-candidate t has approx >= boundary, so its true distance exceeds kth
-        unproven = np.flatnonzero(kth - q_norms ** 2 >= boundary - 2 * bound)
-        for row in unproven:
-            everyone = np.arange(n_train)[None, :]
-            full = exact_sq_distances(Q[row:row + 1], index.X, everyone)[0]
-            nearest[row] = np.lexsort((everyone[0], full))[:k]
-    return nearest
+@functools.cache
+def blas_controller():
+    """The BLAS libraries loaded (looked up once: the look-up takes milliseconds)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
-def top_candidates(approx, m):
-    """Column indices of the ``m`` smallest values of each row, in no particular order.
+def _block_neighbours(index, bounds, Q, k, first_query=None):
+    """Rows of ``index.X`` nearest to each row of ``Q``, ordered by (distance, index).
 
-    Rather than partitioning every row of 60,000 values, each row keeps the values at or
-    below a threshold read off a sample of its first columns (the ``SAMPLE_SHARE`` of them,
-    a random sample because the index is shuffled), set so that about ``4 m`` survive; only
-    the survivors are partitioned. Rows where fewer than ``m`` or over ``16 m`` survive are
-    partitioned whole.
+    Filter and refine: the first of ``bounds`` for every training image (one matrix
+    product; ``first_query`` is its :meth:`LowerBound.query` of ``Q``, when computed
+    already); in each of the ``k + EXTRA_CANDIDATES`` groups with the smallest bounds, the
+    image of smallest bound, whose exact distances give ``kth``, the k-th smallest of them;
+    then the images whose bounds (each of ``bounds`` in turn) do not exceed ``kth`` plus the
+    rounding margin, and their exact distances. Any other image is farther than ``k``
+    candidates, so it is not among the k nearest.
     """
-    n_rows, n_cols = approx.shape
-    if m >= n_cols:
-        return np.broadcast_to(np.arange(n_cols), (n_rows, n_cols))
-    out = np.empty((n_rows, m), dtype=np.intp)
-    sample = n_cols // SAMPLE_SHARE
-    rank = -(-4 * m * sample // n_cols)  # the threshold's rank in the sample
-    for start in range(0, n_rows, PARTITION_ROWS):
-        rows = slice(start, start + PARTITION_ROWS)
-        if sample == 0 or rank > sample // 2:  # a small training set: partition whole rows
-            out[rows] = np.argpartition(approx[rows], m - 1, axis=1)[:, :m]
-        else:
-            out[rows] = _thresholded_candidates(approx[rows], m, sample, rank)
-    return out
+    first, *finer = bounds
+    rows_q, c_q, margin = first_query or first.query(Q)
+    approx = rows_q @ first.T.T  # the bound minus c_q
+    n_rows, width = len(Q), first.group_width
+    groups = approx.reshape(n_rows, -1, width)
+    group_min = groups.min(axis=2)
+    candidates = _candidates(approx, groups, group_min, k)
+    m = candidates.shape[1]
+    candidate_rows = np.repeat(np.arange(n_rows), m)
+    exact = exact_sq_distances(index, Q, candidate_rows, candidates.ravel())
+    kth = np.partition(exact.reshape(n_rows, m), k - 1, axis=1)[:, k - 1]
+    # the candidates are done: no group needs a second look for them
+    approx[candidate_rows, candidates.ravel()] = np.inf
+    survivor_rows, survivors = _survivors(groups, group_min, np.float32(kth - c_q + margin))
+    for bound in finer:
+        rows_q, c_q, margin = bound.query(Q)
+        values = np.einsum("ij,ij->i", bound.T[survivors], rows_q[survivor_rows])
+        keep = values <= (kth - c_q + margin)[survivor_rows]
+        survivor_rows, survivors = survivor_rows[keep], survivors[keep]
+    rows = np.concatenate([candidate_rows, survivor_rows])
+    columns = np.concatenate([candidates.ravel(), survivors])
+    distances = np.concatenate([exact, exact_sq_distances(index, Q, survivor_rows, survivors)])
+    ranked = np.lexsort((index.order[columns], distances, rows))
+    firsts = np.searchsorted(rows[ranked], np.arange(n_rows))
+    return columns[ranked[firsts[:, None] + np.arange(k)]]
 
 
-def _thresholded_candidates(approx, m, sample, rank):
-    n_rows = len(approx)
-    threshold = np.partition(approx[:, :sample], rank - 1, axis=1)[:, rank - 1]
-    # flatnonzero is ~15x faster than a two-dimensional nonzero
-    rows, columns = np.divmod(np.flatnonzero(approx <= threshold[:, None]), approx.shape[1])
-    counts = np.bincount(rows, minlength=n_rows)
-    whole = (counts < m) | (counts > 16 * m)
-    keep = ~whole[rows]
-    rows, columns = rows[keep], columns[keep]
-    kept = np.where(whole, 0, counts)
-    width = max(kept.max(), m)
-    starts = np.cumsum(kept) - kept
-    place = np.arange(len(rows)) - starts[rows]
-    values = np.full((n_rows, width), np.inf, dtype=approx.dtype)
-    values[rows, place] = approx[rows, columns]
-    survivors = np.zeros((n_rows, width), dtype=np.intp)
-    survivors[rows, place] = columns
-    out = np.take_along_axis(survivors, np.argpartition(values, m - 1, axis=1)[:, :m], axis=1)
-    for row in np.flatnonzero(whole):
-        out[row] = np.argpartition(approx[row], m - 1)[:m]
-    return out
+def _candidates(approx, groups, group_min, k):
+    """At least ``k`` columns per row of ``approx`` with small bounds: the smallest of each of
+    the ``k + EXTRA_CANDIDATES`` groups of smallest minima (the k smallest of the row when
+    there are not that many groups)."""
+    n_rows, n_groups = group_min.shape
+    m = k + EXTRA_CANDIDATES
+    if m >= n_groups:
+        return np.argpartition(approx, k - 1, axis=1)[:, :k]
+    chosen = np.argpartition(group_min, m - 1, axis=1)[:, :m]
+    within = groups[np.arange(n_rows)[:, None], chosen].argmin(axis=2)
+    return chosen * groups.shape[2] + within
 
 
-def exact_sq_distances(Q, X, candidates):
-    """Squared distances from each row of ``Q`` to ``X[candidates[row]]``, exact: in integers
-    for 8-bit images, else in float64."""
-    out = np.empty(candidates.shape, dtype=np.int64 if Q.dtype == X.dtype == np.uint8
-                   else np.float64)
-    step = max(1, 2 ** 22 // (candidates.shape[1] * X.shape[1]))  # ~32 MB at a time
-    for start in range(0, len(Q), step):
-        rows = slice(start, start + step)
-        if out.dtype == np.int64:
-            diff = X[candidates[rows]].astype(np.int16)
-            diff -= Q[rows, None, :]
-            # squares of -255..255 overflow int16 but fit uint16: read them as uint16
-            np.multiply(diff, diff, out=diff)
-            out[rows] = diff.view(np.uint16).sum(axis=2, dtype=np.int64)
-        else:
-            diff = X[candidates[rows]].astype(np.float64) - Q[rows, None, :].astype(np.float64)
-            out[rows] = np.einsum("ijk,ijk->ij", diff, diff)
-    return out
+def _survivors(groups, group_min, threshold):
+    """``(rows, columns)`` of the values of ``groups`` (rows, groups, width) at or below the
+    row's ``threshold``, sorted by row; only groups whose minimum qualifies are read."""
+    width = groups.shape[2]
+    rows, group = np.divmod(np.flatnonzero(group_min <= threshold[:, None]), groups.shape[1])
+    pairs, offset = np.divmod(np.flatnonzero(groups[rows, group] <= threshold[rows, None]),
+                              width)
+    return rows[pairs], group[pairs] * width + offset
+
+
+def exact_sq_distances(index, Q, rows, columns):
+    """Squared distances from ``Q[rows]`` to ``index.X[columns]`` (pairs sorted by row), exact:
+    integers for 8-bit images, else float64."""
+    if not (index.exact_integers and Q.dtype == np.uint8):
+        diff = index.X[columns].astype(np.float64) - Q[rows]
+        return np.einsum("ij,ij->i", diff, diff)
+    # 0-255 times 0-15 summed over 784 pixels stays below 2^24: the float32 products of the
+    # images with the high and low 4 bits of the query are exact integers
+    images = index.X[columns].astype(np.float32)
+    halves = np.stack([Q >> 4, Q & 15], axis=2).astype(np.float32)  # (queries, pixels, 2)
+    dots = np.empty((len(rows), 2), dtype=np.float32)
+    bounds = np.searchsorted(rows, np.arange(len(Q) + 1))
+    for row in np.flatnonzero(np.diff(bounds)):
+        pairs = slice(bounds[row], bounds[row + 1])
+        np.matmul(images[pairs], halves[row], out=dots[pairs])
+    dot = 16 * dots[:, 0].astype(np.int64) + dots[:, 1].astype(np.int64)
+    q_norms = np.einsum("ij,ij->i", Q, Q, dtype=np.int64)
+    return q_norms[rows] + index.sq_norms[columns] - 2 * dot
 
 
 def vote_counts(labels, n_classes, ks):
