@@ -1,8 +1,15 @@
-"""Print each benchmark group's ratios to its floor or anchor from a pytest-benchmark JSON report.
+"""Print the README and docs tables from pytest-benchmark JSON reports.
 
-Usage: ``python benchmarks/ratios.py results/benchmarks/REPORT.json``. A benchmark whose
-``extra_info`` has ``max_ratio`` is checked against its group's ``floor`` (or ``anchor``, if
-the group has no floor) and marked ``met`` or ``MISSED``; medians are compared.
+Usage: ``python benchmarks/ratios.py REPORT.json [REPORT.json ...]``. For each report, a line
+naming the commit, the time and the machine, then two Markdown tables:
+
+- the ratios: a benchmark whose ``extra_info`` has ``max_ratio`` is checked against its
+  group's ``floor`` (or ``anchor``, if the group has no floor), or against the ``ratio`` it
+  measured itself, and one with ``max_ms`` against that time; medians are compared, and each
+  row is marked ``met`` or ``MISSED``;
+- the conditions: what the benchmarks recorded beside their times (``MEASURED`` keys of
+  ``extra_info``: memory, quiet and loaded times, the load average), so that a table says
+  how busy the machine was.
 """
 
 import json
@@ -11,9 +18,12 @@ from collections import defaultdict
 
 from tabulate import tabulate
 
+MEASURED = ("index_mb", "peak_mb", "quiet_s", "loaded_s", "load_average",
+            "load_average_before", "load_average_after")
+
 
 def ratio_rows(report):
-    """One row per benchmark in a group that has a floor or anchor."""
+    """One row per benchmark in a group that has a floor or anchor, or with a target."""
     groups = defaultdict(list)
     for bench in report["benchmarks"]:
         groups[bench["group"]].append(bench)
@@ -40,6 +50,15 @@ def ratio_rows(report):
     return rows
 
 
+def condition_rows(report):
+    """One row per benchmark that recorded any of ``MEASURED``: its name and those values."""
+    return [[bench["group"], bench["name"],
+             "; ".join(f"{key} {bench['extra_info'][key]}" for key in MEASURED
+                       if key in bench["extra_info"])]
+            for bench in report["benchmarks"]
+            if any(key in bench["extra_info"] for key in MEASURED)]
+
+
 def verdict(value, limit):
     """``met`` or ``MISSED`` against an upper limit; empty when there is none."""
     if limit is None:
@@ -47,13 +66,31 @@ def verdict(value, limit):
     return "met" if value <= limit else "MISSED"
 
 
-def main(path):
-    with open(path) as handle:
-        report = json.load(handle)
-    print(tabulate(ratio_rows(report), headers=["group", "benchmark", "median ms", "vs",
-                                                "median ms", "ratio", "target", ""],
-                   tablefmt="github"))
+def provenance(report):
+    """Where the numbers come from: commit, time, machine."""
+    commit = report.get("commit_info", {})
+    machine = report.get("machine_info", {})
+    cpu = machine.get("cpu", {})
+    return (f"commit {commit.get('id', '?')[:10]}{' (dirty)' if commit.get('dirty') else ''}, "
+            f"{report.get('datetime', '?')[:19]} UTC, {cpu.get('brand_raw', '?')} "
+            f"({cpu.get('count', '?')} cores), Python {machine.get('python_version', '?')}")
+
+
+def main(paths):
+    for path in paths:
+        with open(path) as handle:
+            report = json.load(handle)
+        print(f"{path}: {provenance(report)}\n")
+        print(tabulate(ratio_rows(report), headers=["group", "benchmark", "median ms", "vs",
+                                                    "median ms", "ratio", "target", ""],
+                       tablefmt="github"))
+        conditions = condition_rows(report)
+        if conditions:
+            print()
+            print(tabulate(conditions, headers=["group", "benchmark", "conditions"],
+                           tablefmt="github"))
+        print()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1:])
