@@ -111,9 +111,9 @@ class Index:
     restricted to the ``pixels`` that are non-zero in some training image (717 of MNIST's 784:
     the others add the same ``q_i^2`` to a query's distance to every training image, which
     changes no ranking). ``sq_norms`` holds their squared norms (exact for 8-bit images).
-    ``bound`` and ``few_bound`` (:class:`LowerBound`) bound every distance from below, for batches and for
-    single images. The shuffle makes each of the ``GROUPS`` groups of consecutive rows a
-    random sample of the training set.
+    ``bound`` and ``few_bound`` (:class:`LowerBound`) bound every distance from below, for
+    batches and for single images. The shuffle makes each of the ``GROUPS`` groups of
+    consecutive rows a random sample of the training set.
     """
 
     def __init__(self, X, y):
@@ -170,10 +170,11 @@ class LowerBound:
         self.mean, self.P = mean, components
         p = components.shape[1]
         n_groups = -(-len(X) // group_width)
+        coordinates = self.coordinates(X)
+        self.max_norm = float(np.sqrt(coordinates[:, p + 1].max(initial=0.0)))
         self.T = np.zeros((n_groups * group_width, p + 2), dtype=np.float32)
-        self.T[:len(X)] = self.coordinates(X)
+        self.T[:len(X)] = coordinates
         self.T[len(X):, p + 1] = self.FAR
-        self.max_norm = float(np.sqrt(self.T[:len(X), p + 1].max(initial=0.0)))
         self.group_width = group_width
 
     def coordinates(self, X):
