@@ -1,16 +1,26 @@
-"""Convolutional networks in Keras 3 (TensorFlow backend), in four presets.
+"""Convolutional networks in Keras 3, on TensorFlow, JAX or PyTorch, in four presets.
 
 Images arrive flat and are reshaped to side x side x 1 (side = sqrt of the pixel count); rows
 whose length is not a square have no image shape to restore and are read as one row of pixels
 (1 x n). Images with a side under 28, like the 8 x 8 digits, are upscaled to at least 28 on
 each side by a ``Resizing`` layer, so every preset keeps its architecture. Images given with
 their shape (N x H x W) must be square.
+
+Every backend trains on the same NumPy batches: shuffled by a NumPy generator seeded with
+``random_state``, and for the presets that distort, warped by :func:`distort_batch` in NumPy
+(Keras' random image layers took 301 s an epoch under JAX on an H100). Keras reads its backend
+once per process: see :mod:`mnistbench.classifiers.backends`.
 """
 
 import math
 from pathlib import Path
 
-from mnistbench.classifiers.base import scaled
+import numpy as np
+
+from mnistbench.classifiers.backends import (BACKENDS, DEVICES, check_installed,
+                                             compiled_forward, device_name, device_scope,
+                                             loading_backend, use_backend)
+from mnistbench.classifiers.base import check_choice, scaled
 from mnistbench.classifiers.neural import NeuralClassifier, predict_in_chunks
 from mnistbench.classifiers.numpy_forward import numpy_forward
 
@@ -54,14 +64,19 @@ PRESETS = {
 
 
 class CNN(NeuralClassifier):
-    """Convolutional network (Keras 3); presets fast, best, small, deep."""
+    """Convolutional network (Keras 3); presets fast, best, small, deep.
+
+    ``backend`` is the framework Keras runs on (``tensorflow``, ``jax``, ``torch``), ``device``
+    ``auto`` (its accelerator when it sees one) or ``cpu``. After fit, ``backend_`` and
+    ``device_`` (``cpu`` or ``gpu:NAME``) say where it trained.
+    """
 
     PRESETS = PRESETS
-    BACKEND_MODULES = ("tensorflow", "keras")
 
     def __init__(self, preset="fast", epochs=None, batch_size=None, learning_rate=None,
                  time_budget=None, validation_fraction=0.1, augment="none",
-                 augment_holdout=False, random_state=None, verbose=0):
+                 augment_holdout=False, backend="tensorflow", device="auto",
+                 random_state=None, verbose=0):
         self.preset = preset
         self.epochs = epochs
         self.batch_size = batch_size
@@ -70,8 +85,34 @@ class CNN(NeuralClassifier):
         self.validation_fraction = validation_fraction
         self.augment = augment
         self.augment_holdout = augment_holdout
+        self.backend = backend
+        self.device = device
         self.random_state = random_state
         self.verbose = verbose
+
+    @property
+    def BACKEND_MODULES(self):
+        # TensorFlow on every backend: keras.utils.set_random_seed seeds (and so imports) it
+        # whenever it is installed, and its import is no part of the fit time
+        return ("keras", "tensorflow", *([self.backend] if self.backend != "tensorflow" else []))
+
+    def process_environment(self):
+        """The environment variables of a process that can fit this network: Keras reads
+        ``KERAS_BACKEND`` once per process (see :func:`~mnistbench.classifiers.backends.
+        job_environment`)."""
+        return {"KERAS_BACKEND": self.backend}
+
+    def check_params(self):
+        super().check_params()
+        check_choice("backend", self.backend, BACKENDS)
+        check_choice("device", self.device, DEVICES)
+        check_installed(self.backend)
+
+    def import_backend(self):
+        """Import Keras on this network's backend now; raise ``ParameterError`` if Keras
+        already runs on another one in this process."""
+        use_backend(self.backend, f"cnn with backend={self.backend!r}")
+        super().import_backend()
 
     def fit(self, X, y, monitor=None):
         shape = tuple(getattr(X, "shape", ()))
@@ -82,7 +123,6 @@ class CNN(NeuralClassifier):
 
     def _fit(self, X, y):
         import keras
-        import tensorflow as tf
 
         settings = self._settings()
         shape = image_shape(X.shape[1])
@@ -90,25 +130,23 @@ class CNN(NeuralClassifier):
         X_fit, X_val = X_fit.reshape(-1, *shape, 1), X_val.reshape(-1, *shape, 1)
         if self.random_state is not None:  # Keras draws layer seeds from the global ones
             keras.utils.set_random_seed(self.random_state)
-        batches = tf.data.Dataset.from_tensor_slices((X_fit, y_fit)).shuffle(
-            len(X_fit), seed=self.random_state).batch(settings["batch_size"])
-        if settings["distort"]:
-            distort = distortion(self.random_state)
-            batches = batches.map(lambda images, labels: (distort(images, training=True), labels),
-                                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        steps = settings["epochs"] * math.ceil(len(X_fit) / settings["batch_size"])
-        self.chosen_params_["precision"] = dtype_policy(settings["precision"])
-        model = build_network(settings["architecture"], shape, len(self.classes_),
-                              self.chosen_params_["precision"])
-        # Keras draws the progress bar itself
-        forward = compiled_forward(model)
-        log = self._epoch_log(settings["epochs"], lambda X: predict_in_chunks(
-            forward, X.reshape(-1, *shape, 1), PREDICT_ROWS), verbose=0)
-        model.compile(optimizer=make_optimizer(settings, steps),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        model.fit(batches.prefetch(tf.data.AUTOTUNE), epochs=settings["epochs"],
-                  validation_data=(X_val, y_val), shuffle=False, verbose=self.verbose,
-                  callbacks=training_callbacks(settings, model, log))
+        self.backend_, self.device_ = self.backend, device_name(self.backend, self.device)
+        steps_per_epoch = math.ceil(len(X_fit) / settings["batch_size"])
+        self.chosen_params_["precision"] = dtype_policy(settings["precision"], self.device_)
+        with device_scope(self.device):
+            model = build_network(settings["architecture"], shape, len(self.classes_),
+                                  self.chosen_params_["precision"])
+            # Keras draws the progress bar itself
+            forward = compiled_forward(model, self.backend, self.device)
+            log = self._epoch_log(settings["epochs"], lambda X: predict_in_chunks(
+                forward, X.reshape(-1, *shape, 1), PREDICT_ROWS), verbose=0)
+            model.compile(optimizer=make_optimizer(settings, settings["epochs"] * steps_per_epoch),
+                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            model.fit(training_batches(X_fit, y_fit, settings["batch_size"], settings["distort"],
+                                       self.random_state),
+                      steps_per_epoch=steps_per_epoch, epochs=settings["epochs"],
+                      validation_data=(X_val, y_val), shuffle=False, verbose=self.verbose,
+                      callbacks=training_callbacks(settings, model, log))
         self.history_ = log.close()
         self.model_ = model
         self._compile()
@@ -121,7 +159,10 @@ class CNN(NeuralClassifier):
         return sizes, min(PREDICT_ROWS, n_predict), 4
 
     def _compile(self):
-        self._forward = compiled_forward(self.model_)
+        self._forward = compiled_forward(self.model_, self.backend_, self.device)
+        if self.backend_ == "jax":  # XLA compiles per shape: a full chunk's program now, so
+            # that predicting a test set compiles nothing
+            self._forward(np.zeros((PREDICT_ROWS, *self.model_.input_shape[1:]), np.float32))
         self._numpy_forward = numpy_forward(self.model_)  # None for layers it does not know
 
     def _predict_proba(self, X):
@@ -134,10 +175,20 @@ class CNN(NeuralClassifier):
         self.model_.save(directory / MODEL_FILE)
         return [MODEL_FILE]
 
+    def _load_network(self, directory):
+        self.backend = loading_backend(self.backend)
+        super()._load_network(directory)
+
     def _load_weights(self, directory):
         import keras
 
-        self.model_ = keras.saving.load_model(directory / MODEL_FILE, compile=False)
+        try:
+            self.model_ = keras.saving.load_model(directory / MODEL_FILE, compile=False)
+        except Exception as exc:  # Keras' reasons run over many lines
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"Keras cannot rebuild this network on {self.backend}: "
+                             f"{reason}") from exc
+        self.backend_, self.device_ = self.backend, device_name(self.backend, self.device)
         self._compile()
 
 
@@ -170,15 +221,13 @@ def build_network(architecture, shape, n_classes, policy="float32"):
                             name=architecture)
 
 
-def dtype_policy(precision):
+def dtype_policy(precision, device):
     """The Keras dtype policy for a preset's ``precision``: ``auto`` trains in bfloat16 (with
-    float32 weights) on a CPU with native bfloat16 arithmetic and no GPU, else in float32."""
+    float32 weights) on a ``device`` that is a CPU with native bfloat16 arithmetic, else in
+    float32."""
     if precision != "auto":
         return precision
-    import tensorflow as tf
-
-    return "mixed_bfloat16" if cpu_has_bfloat16() and not tf.config.list_physical_devices(
-        "GPU") else "float32"
+    return "mixed_bfloat16" if device == "cpu" and cpu_has_bfloat16() else "float32"
 
 
 def cpu_has_bfloat16():
@@ -236,16 +285,60 @@ def deep_layers():
                     layers.Dropout(0.4)]
 
 
-def distortion(seed):
-    """Random rotation (10 degrees), shifts (10%), shear (0.1) and zoom (10%); no flips."""
-    import keras
-    from keras import layers
+def training_batches(images, labels, batch_size, distort, seed):
+    """Endless NumPy batches of ``(images, labels)``: each epoch a new order drawn from a
+    generator seeded with ``seed``, the same on every backend; each batch warped by
+    :func:`distort_batch` if ``distort``."""
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(len(images))
+        for start in range(0, len(order), batch_size):
+            chosen = order[start:start + batch_size]
+            batch = images[chosen]
+            yield (distort_batch(batch, rng) if distort else batch), labels[chosen]
 
-    return keras.Sequential([
-        layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed),
-        layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed),
-        layers.RandomShear(0.1, 0.1, fill_mode="constant", seed=seed),
-        layers.RandomZoom(0.1, fill_mode="constant", seed=seed)])
+
+def distort_batch(images, rng, degrees=10, shift=0.1, shear=0.1, zoom=0.1):
+    """Each of ``images`` (N, H, W, 1) rotated by up to ``degrees`` either way, shifted by up
+    to ``shift`` of its side on each axis, sheared by up to ``shear`` on each axis and zoomed
+    by up to ``zoom``, about its centre, with bilinear interpolation and black outside: the
+    ranges of Keras' ``RandomRotation``, ``RandomTranslation``, ``RandomShear`` and
+    ``RandomZoom``, drawn from ``rng``, in one vectorised NumPy pass; no flips."""
+    n, height, width = images.shape[:3]
+    angle = np.deg2rad(rng.uniform(-degrees, degrees, n))
+    shear_rows, shear_columns = rng.uniform(-shear, shear, (2, n))
+    scale = 1 + rng.uniform(-zoom, zoom, n)
+    offset_rows, offset_columns = rng.uniform(-shift, shift, (2, n)) * [[height], [width]]
+    cos, sin = np.cos(angle) * scale, np.sin(angle) * scale
+    # the inverse map: for each output pixel (offsets from the centre), the input point it reads
+    rows = np.arange(height, dtype=np.float32)[:, None] - (height - 1) / 2
+    columns = np.arange(width, dtype=np.float32)[None, :] - (width - 1) / 2
+
+    def per_image(values):
+        return values.astype(np.float32)[:, None, None]
+
+    a, b = per_image(cos - sin * shear_rows), per_image(cos * shear_columns - sin)
+    c, d = per_image(sin + cos * shear_rows), per_image(sin * shear_columns + cos)
+    source_rows = a * rows + b * columns + per_image((height - 1) / 2 - offset_rows)
+    source_columns = c * rows + d * columns + per_image((width - 1) / 2 - offset_columns)
+    return bilinear(images[..., 0], source_rows, source_columns)[..., None]
+
+
+def bilinear(images, rows, columns):
+    """``images`` (N, H, W) sampled at the fractional points ``rows``, ``columns`` (N, h, w),
+    each point of image i from image i, zero outside the image."""
+    n, height, width = images.shape
+    top, left = np.floor(rows), np.floor(columns)
+    which = np.arange(n)[:, None, None]
+    out = np.zeros(rows.shape, np.float32)
+    for row in (top, top + 1):
+        for column in (left, left + 1):
+            weight = (1 - np.abs(rows - row)) * (1 - np.abs(columns - column))
+            inside = (row >= 0) & (row < height) & (column >= 0) & (column < width)
+            values = images[which, np.clip(row, 0, height - 1).astype(np.intp),
+                            np.clip(column, 0, width - 1).astype(np.intp)]
+            out += np.where(inside, weight * values, 0)
+    return out
 
 
 def make_optimizer(settings, steps):
@@ -297,11 +390,3 @@ class BestWeights:
     def restore(self, logs=None):
         if self.weights is not None:
             self.model.set_weights(self.weights)
-
-
-def compiled_forward(model):
-    """A ``tf.function`` from images to probabilities: no ``predict`` overhead per call."""
-    import tensorflow as tf
-
-    spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
-    return tf.function(lambda images: model(images, training=False), input_signature=[spec])

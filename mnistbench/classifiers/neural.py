@@ -178,9 +178,10 @@ class NeuralClassifier(DigitClassifier):
 
 
 def predict_in_chunks(forward, X, rows):
-    """``forward`` (a compiled TensorFlow function) applied to ``rows`` rows of ``X`` at a time,
-    joined into one array (bounded memory for big test sets; one call for one image)."""
-    return np.concatenate([forward(X[start:start + rows]).numpy()
+    """``forward`` (a compiled function returning a tensor or array) applied to ``rows`` rows of
+    ``X`` at a time, joined into one NumPy array (bounded memory for big test sets; one call
+    for one image)."""
+    return np.concatenate([np.asarray(forward(X[start:start + rows]))
                            for start in range(0, max(len(X), 1), rows)])
 
 
