@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 
 import mnistbench
+from conftest import TINY
 from mnistbench.classifiers import backends
 from mnistbench.classifiers.cnn import CNN, distort_batch
 from mnistbench.classifiers.registry import get_classifier
 from mnistbench.errors import ParameterError
 
 OTHER_BACKENDS = ("jax", "torch")
-TINY_FIT = {"epochs": 1, "random_state": 0, "device": "cpu"}
-N_TRAIN = 600
+TINY_FIT = {**TINY["cnn"], "random_state": 0, "device": "cpu"}
 
 
 def require(backend):
@@ -48,11 +48,10 @@ CHILD = textwrap.dedent("""
     backend, tensorflow_model, saved, params = sys.argv[1], sys.argv[2], sys.argv[3], \\
         json.loads(sys.argv[4])
     data = load_dataset("digits")
-    X, y = data.X_train[:{n_train}], data.y_train[:{n_train}]
     loaded = mnistbench.load_model(tensorflow_model)
-    model = get_classifier("cnn", backend=backend, **params).fit(X, y)
+    model = get_classifier("cnn", backend=backend, **params).fit(data.X_train, data.y_train)
     model.save(saved)
-    print(json.dumps({{
+    print(json.dumps({
         "loaded_backend": loaded.backend_,
         "loaded_proba": loaded.predict_proba(data.X_test).tolist(),
         "backend": model.backend_, "device": model.device_,
@@ -61,15 +60,14 @@ CHILD = textwrap.dedent("""
         "batch": model.predict(data.X_test).tolist(),
         "single": [int(model.predict(image[None])[0]) for image in data.X_test[:20]],
         "numpy_path": model._numpy_forward is not None,
-        "proba": model.predict_proba(data.X_test).tolist()}}))
-""").format(n_train=N_TRAIN)
+        "proba": model.predict_proba(data.X_test).tolist()}))
+""")
 
 
 @pytest.fixture(scope="module")
 def tensorflow_model(digits, tmp_path_factory):
     """A tiny TensorFlow CNN, fitted here and saved: ``(model, directory)``."""
-    model = get_classifier("cnn", **TINY_FIT).fit(digits.X_train[:N_TRAIN],
-                                                  digits.y_train[:N_TRAIN])
+    model = get_classifier("cnn", **TINY_FIT).fit(digits.X_train, digits.y_train)
     directory = tmp_path_factory.mktemp("tensorflow") / "cnn"
     model.save(directory)
     return model, directory
@@ -85,8 +83,9 @@ def on_backend(tensorflow_model, tmp_path_factory):
         require(backend)
         if backend not in cache:
             saved = tmp_path_factory.mktemp(backend) / "cnn"
-            environment = {**os.environ, "KERAS_BACKEND": backend,
-                           "PYTHONPATH": os.pathsep.join(sys.path)}
+            # the process the model asks for, as a runner starts it
+            needed = CNN(backend=backend, device=TINY_FIT["device"]).process_environment()
+            environment = {**os.environ, **needed, "PYTHONPATH": os.pathsep.join(sys.path)}
             finished = subprocess.run(
                 [sys.executable, "-c", CHILD, backend, str(tensorflow_model[1]), str(saved),
                  json.dumps(TINY_FIT)], capture_output=True, text=True, env=environment)
@@ -102,7 +101,8 @@ def on_backend(tensorflow_model, tmp_path_factory):
 def test_fits_and_predicts_in_a_process_of_its_backend(backend, on_backend, digits):
     result = on_backend(backend)
     assert (result["backend"], result["device"]) == (backend, "cpu")
-    assert result["environment"] == {"KERAS_BACKEND": backend}
+    hidden_gpus = {"CUDA_VISIBLE_DEVICES": ""} if backend == "torch" else {}
+    assert result["environment"] == {"KERAS_BACKEND": backend, **hidden_gpus}
     assert result["accuracy"] > 0.5
     # one image takes the NumPy pass and gets the label it gets in a batch
     assert result["numpy_path"]
@@ -144,6 +144,8 @@ def test_a_job_on_another_backend_needs_a_process_started_for_it():
     assert backends.keras_backend() == "tensorflow"
     assert backends.job_environment(CNN()) == {}
     assert backends.job_environment(CNN(backend="jax")) == {"KERAS_BACKEND": "jax"}
+    assert backends.job_environment(CNN(backend="torch", device="cpu")) == {
+        "KERAS_BACKEND": "torch", "CUDA_VISIBLE_DEVICES": ""}
     assert backends.job_environment(get_classifier("knn")) == {}
 
 

@@ -208,11 +208,11 @@ def test_the_runner_warm_up_takes_the_batch_path(fitted, digits, tmp_path):
     cnn = mnistbench.load_model(tmp_path / "cnn")
     cnn.predict(digits.X_test[:1])
     # one image goes through NumPy and warms nothing for a batch
-    assert cnn._forward.experimental_get_tracing_count() == 0
+    assert cnn._forward.compiled.experimental_get_tracing_count() == 0
     cnn.predict(digits.X_test[:WARMUP_ROWS])
-    assert cnn._forward.experimental_get_tracing_count() == 1
+    assert cnn._forward.compiled.experimental_get_tracing_count() == 1
     cnn.predict(digits.X_test)
-    assert cnn._forward.experimental_get_tracing_count() == 1  # nothing traced in the timed call
+    assert cnn._forward.compiled.experimental_get_tracing_count() == 1  # nothing traced in the timed call
 
 
 @pytest.mark.parametrize("name", NEURAL)

@@ -85,10 +85,28 @@ def job_environment(classifier):
     return needed if any(in_force.get(name) != value for name, value in needed.items()) else {}
 
 
+def device_environment(backend, device):
+    """The environment variables that put Keras on ``backend`` on ``device`` in a new process:
+    PyTorch's CPU is forced by hiding the GPUs, as Keras' device scope on PyTorch fails on
+    layers with integer state (a dropout layer's seed) while it moves them."""
+    return {"CUDA_VISIBLE_DEVICES": ""} if (backend, device) == ("torch", "cpu") else {}
+
+
 def device_name(backend, device):
     """``"cpu"`` or ``"gpu:NAME"``: where Keras on ``backend`` computes. ``device="auto"``
-    takes the accelerator the framework sees, as Keras does; ``"cpu"`` forces the CPU."""
+    takes the accelerator the framework sees, as Keras does; ``"cpu"`` forces the CPU.
+
+    Raises
+    ------
+    ParameterError
+        For PyTorch's CPU in a process whose PyTorch sees a GPU (see
+        :func:`device_environment`).
+    """
     if device == "cpu":
+        if backend == "torch" and torch_accelerator() != "cpu":
+            raise ParameterError("device='cpu' on the torch backend needs a process whose "
+                                 "PyTorch sees no GPU: start it with CUDA_VISIBLE_DEVICES='' "
+                                 "(mnistbench's runner does)")
         return "cpu"
     if backend == "tensorflow":
         import tensorflow as tf
@@ -103,6 +121,12 @@ def device_name(backend, device):
 
         first = jax.devices()[0]
         return "cpu" if first.platform == "cpu" else f"gpu:{first.device_kind}"
+    return torch_accelerator()
+
+
+def torch_accelerator():
+    """``"cpu"`` or ``"gpu:NAME"``: where Keras on PyTorch computes (CUDA, then Apple's MPS,
+    as Keras chooses)."""
     import torch
 
     if torch.cuda.is_available():
@@ -110,10 +134,11 @@ def device_name(backend, device):
     return "gpu:mps" if torch.backends.mps.is_available() else "cpu"
 
 
-def device_scope(device):
+def device_scope(backend, device):
     """A block in which Keras builds, trains and predicts on ``device`` (``"auto"``: where
-    the backend puts things by default)."""
-    if device == "auto":
+    the backend puts things by default; PyTorch's CPU is chosen by the process, see
+    :func:`device_environment`)."""
+    if device == "auto" or backend == "torch":
         return contextlib.nullcontext()
     import keras
 
@@ -139,7 +164,7 @@ def compiled_forward(model, backend, device="auto"):
         run = torch_forward(model)
 
     def forward(images):
-        with device_scope(device):
+        with device_scope(backend, device):
             return np.asarray(run(images))
 
     forward.compiled = run  # what the backend compiled (TensorFlow counts its tracings)

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from mnistbench.classifiers.backends import (BACKENDS, DEVICES, check_installed,
-                                             compiled_forward, device_name, device_scope,
-                                             loading_backend, use_backend)
+                                             compiled_forward, device_environment,
+                                             device_name, device_scope, loading_backend,
+                                             use_backend)
 from mnistbench.classifiers.base import check_choice, scaled
 from mnistbench.classifiers.neural import NeuralClassifier, predict_in_chunks
 from mnistbench.classifiers.numpy_forward import numpy_forward
@@ -98,9 +99,9 @@ class CNN(NeuralClassifier):
 
     def process_environment(self):
         """The environment variables of a process that can fit this network: Keras reads
-        ``KERAS_BACKEND`` once per process (see :func:`~mnistbench.classifiers.backends.
+        ``KERAS_BACKEND`` once per process, PyTorch its GPUs once (see :func:`~mnistbench.classifiers.backends.
         job_environment`)."""
-        return {"KERAS_BACKEND": self.backend}
+        return {"KERAS_BACKEND": self.backend, **device_environment(self.backend, self.device)}
 
     def check_params(self):
         super().check_params()
@@ -133,7 +134,7 @@ class CNN(NeuralClassifier):
         self.backend_, self.device_ = self.backend, device_name(self.backend, self.device)
         steps_per_epoch = math.ceil(len(X_fit) / settings["batch_size"])
         self.chosen_params_["precision"] = dtype_policy(settings["precision"], self.device_)
-        with device_scope(self.device):
+        with device_scope(self.backend, self.device):
             model = build_network(settings["architecture"], shape, len(self.classes_),
                                   self.chosen_params_["precision"])
             # Keras draws the progress bar itself
