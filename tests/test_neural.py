@@ -212,7 +212,8 @@ def test_the_runner_warm_up_takes_the_batch_path(fitted, digits, tmp_path):
     cnn.predict(digits.X_test[:WARMUP_ROWS])
     assert cnn._forward.compiled.experimental_get_tracing_count() == 1
     cnn.predict(digits.X_test)
-    assert cnn._forward.compiled.experimental_get_tracing_count() == 1  # nothing traced in the timed call
+    # nothing traced in the timed call
+    assert cnn._forward.compiled.experimental_get_tracing_count() == 1
 
 
 @pytest.mark.parametrize("name", NEURAL)

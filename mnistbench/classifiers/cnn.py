@@ -99,8 +99,8 @@ class CNN(NeuralClassifier):
 
     def process_environment(self):
         """The environment variables of a process that can fit this network: Keras reads
-        ``KERAS_BACKEND`` once per process, PyTorch its GPUs once (see :func:`~mnistbench.classifiers.backends.
-        job_environment`)."""
+        ``KERAS_BACKEND`` once per process, PyTorch its GPUs once (see
+        :func:`~mnistbench.classifiers.backends.job_environment`)."""
         return {"KERAS_BACKEND": self.backend, **device_environment(self.backend, self.device)}
 
     def check_params(self):
@@ -327,19 +327,24 @@ def distort_batch(images, rng, degrees=10, shift=0.1, shear=0.1, zoom=0.1):
 
 def bilinear(images, rows, columns):
     """``images`` (N, H, W) sampled at the fractional points ``rows``, ``columns`` (N, h, w),
-    each point of image i from image i, zero outside the image."""
+    each point of image i from image i, zero outside the image.
+
+    The images get a border of zeros and every corner is clipped into it, so a point outside
+    reads zeros with no mask; the four corners are gathered from the flattened stack.
+    """
     n, height, width = images.shape
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1))).reshape(-1)
+    first = (np.arange(n) * ((height + 2) * (width + 2)))[:, None, None]
+
+    def at(row, column):
+        return padded[first + (np.clip(row, -1, height).astype(np.intp) + 1) * (width + 2)
+                      + np.clip(column, -1, width).astype(np.intp) + 1]
+
     top, left = np.floor(rows), np.floor(columns)
-    which = np.arange(n)[:, None, None]
-    out = np.zeros(rows.shape, np.float32)
-    for row in (top, top + 1):
-        for column in (left, left + 1):
-            weight = (1 - np.abs(rows - row)) * (1 - np.abs(columns - column))
-            inside = (row >= 0) & (row < height) & (column >= 0) & (column < width)
-            values = images[which, np.clip(row, 0, height - 1).astype(np.intp),
-                            np.clip(column, 0, width - 1).astype(np.intp)]
-            out += np.where(inside, weight * values, 0)
-    return out
+    down, right = rows - top, columns - left
+    upper = at(top, left) * (1 - right) + at(top, left + 1) * right
+    lower = at(top + 1, left) * (1 - right) + at(top + 1, left + 1) * right
+    return upper * (1 - down) + lower * down
 
 
 def make_optimizer(settings, steps):
