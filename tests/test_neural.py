@@ -341,8 +341,9 @@ def test_bfloat16_policy_keeps_float32_output_and_global_policy():
     assert model.layers[0].variable_dtype == "float32"
     assert model.layers[-1].compute_dtype == "float32"
     assert keras.config.dtype_policy().name == "float32"
-    assert dtype_policy("float32") == "float32"
-    assert dtype_policy("auto") in ("float32", "mixed_bfloat16")
+    assert dtype_policy("float32", "cpu") == "float32"
+    assert dtype_policy("auto", "cpu") in ("float32", "mixed_bfloat16")
+    assert dtype_policy("auto", "gpu:NVIDIA H100") == "float32"
 
 
 @pytest.mark.parametrize("name", ["tf-softmax", "tf-mlp"])

@@ -63,7 +63,7 @@ def use_backend(backend, whom="this model"):
         raise ParameterError(
             f"{whom} uses the {backend} backend, but Keras in this process already runs on "
             f"{running} (it reads KERAS_BACKEND once, at its first import): run it in a process "
-            f"started with KERAS_BACKEND={backend}, as mnistbench's runner does for each job")
+            f"started with KERAS_BACKEND={backend}")
 
 
 def loading_backend(saved):
