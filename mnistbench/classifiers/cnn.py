@@ -336,14 +336,16 @@ def bilinear(images, rows, columns):
     padded = np.pad(images, ((0, 0), (1, 1), (1, 1))).reshape(-1)
     first = (np.arange(n) * ((height + 2) * (width + 2)))[:, None, None]
 
-    def at(row, column):
-        return padded[first + (np.clip(row, -1, height).astype(np.intp) + 1) * (width + 2)
-                      + np.clip(column, -1, width).astype(np.intp) + 1]
+    def padded_index(values, size):  # a row or column of the image, in the bordered one
+        return np.clip(values, -1, size).astype(np.intp) + 1
 
     top, left = np.floor(rows), np.floor(columns)
     down, right = rows - top, columns - left
-    upper = at(top, left) * (1 - right) + at(top, left + 1) * right
-    lower = at(top + 1, left) * (1 - right) + at(top + 1, left + 1) * right
+    upper_row = first + padded_index(top, height) * (width + 2)
+    lower_row = first + padded_index(top + 1, height) * (width + 2)
+    left_column, right_column = padded_index(left, width), padded_index(left + 1, width)
+    upper = padded[upper_row + left_column] * (1 - right) + padded[upper_row + right_column] * right
+    lower = padded[lower_row + left_column] * (1 - right) + padded[lower_row + right_column] * right
     return upper * (1 - down) + lower * down
 
 
