@@ -6,10 +6,12 @@ whose length is not a square have no image shape to restore and are read as one 
 each side by a ``Resizing`` layer, so every preset keeps its architecture. Images given with
 their shape (N x H x W) must be square.
 
-Every backend trains on the same NumPy batches: shuffled by a NumPy generator seeded with
-``random_state``, and for the presets that distort, warped by :func:`distort_batch` in NumPy
-(Keras' random image layers took 301 s an epoch under JAX on an H100). Keras reads its backend
-once per process: see :mod:`mnistbench.classifiers.backends`.
+Every backend trains on the same NumPy batches, shuffled by a NumPy generator seeded with
+``random_state``. The presets that distort warp each batch with :func:`distort_batch` in NumPy
+on JAX and PyTorch (Keras' random image layers took 301 s an epoch under JAX on an H100), and
+with those Keras layers, in a parallel ``tf.data`` graph, on TensorFlow, where they are the
+faster; the ranges are the same. Keras reads its backend once per process: see
+:mod:`mnistbench.classifiers.backends`.
 """
 
 import math
