@@ -202,7 +202,7 @@ def test_the_mlp_training_accuracy_pass_is_logging_time(fitted):
 
 
 def test_the_runner_warm_up_takes_the_batch_path(fitted, digits, tmp_path):
-    from mnistbench.run.runner import WARMUP_ROWS
+    from mnistbench.run.job import WARMUP_ROWS
 
     save_model(fitted("cnn"), tmp_path / "cnn")
     cnn = mnistbench.load_model(tmp_path / "cnn")

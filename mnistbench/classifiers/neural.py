@@ -21,7 +21,8 @@ OVERRIDES = ("epochs", "batch_size", "learning_rate")  # parameters that overrid
 FITTED_FILE = "fitted.json"
 CLASSES_FILE = "classes.npy"
 # saved as JSON; models saved before resolved_params_ existed load without it
-FITTED_ATTRIBUTES = ("n_features_in_", "history_", "chosen_params_", "resolved_params_")
+FITTED_ATTRIBUTES = ("n_features_in_", "image_shape_", "history_", "chosen_params_",
+                     "resolved_params_")
 
 
 class NeuralClassifier(DigitClassifier):

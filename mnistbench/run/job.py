@@ -121,10 +121,14 @@ def check_job_memory(classifier, X_fit, conditions, n_classes):
 
 
 def timed_fit(classifier, X_fit, y_fit):
-    """Fit; the summary columns of the fit: ``fit_s`` (less logging), images seen, augment."""
+    """Fit; the summary columns of the fit: ``fit_s`` (less logging), images seen, augment,
+    and the framework and device a Keras adapter computed on."""
     _, seconds = timed(classifier.fit, X_fit, y_fit)
     return {"fit_s": seconds - getattr(classifier, "log_seconds_", 0.0),
             "n_fit_images": getattr(classifier, "n_fit_images_", len(X_fit)),
+            # where a Keras adapter computed: its backend (framework) and device
+            "framework": getattr(classifier, "backend_", None),
+            "device": getattr(classifier, "device_", None),
             "augment": ",".join(parse_transforms(
                 classifier.get_params().get("augment", "none"))) or "none"}
 
@@ -210,6 +214,7 @@ def failed_result(spec, status, error):
 def job_versions():
     """Versions of the libraries a job actually used (TensorFlow and LightGBM only if they were
     imported)."""
-    used = ["numpy", "scikit-learn"] + [name for name in ("tensorflow", "keras", "lightgbm")
+    used = ["numpy", "scikit-learn"] + [name for name in ("tensorflow", "keras", "lightgbm",
+                                                          "jax", "jaxlib", "torch")
                                         if name in sys.modules]
     return installed_versions(used)

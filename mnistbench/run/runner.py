@@ -15,15 +15,15 @@ import socket
 from dataclasses import replace
 from pathlib import Path
 
-from mnistbench.classifiers import registry
+from mnistbench.classifiers import backends, registry
 from mnistbench.datasets import load_dataset
 from mnistbench.errors import DataError, ParameterError
 from mnistbench.run.environment import environment
 from mnistbench.run.experiment import LARGE, Experiment
-from mnistbench.run.job import WARMUP_ROWS, failed_result, run_job  # noqa: F401 (WARMUP_ROWS:
-# tests/test_neural.py reads it here; it belongs to run/job.py)
+from mnistbench.run.job import failed_result, run_job
 from mnistbench.run.engines import open_engine
 from mnistbench.run.parallel import NoResult, limit_threads, run_jobs
+from mnistbench.run.spec import build_classifier
 from mnistbench.run.store import RunStore, default_run_dir
 from mnistbench.run.timeout import ChildDied, TimedOut, call_with_timeout
 
@@ -225,14 +225,18 @@ def run_placed(spec, experiment, placement, algorithms, progress=None):
     driver then resolve in a worker too) and limits its thread pools to ``placement.threads``
     (:func:`~mnistbench.run.parallel.limit_threads`). With a ``placement.timeout``, that process
     is a child of this one, ended when over time (:mod:`mnistbench.run.timeout`), which makes a
-    row with ``status="timeout"``.
+    row with ``status="timeout"``. A job whose adapter needs a process of its own (a Keras
+    backend other than this process's: :func:`~mnistbench.classifiers.backends.job_environment`)
+    runs in such a child too, started with the environment it asks for.
     """
     args = (spec, experiment, placement.threads, algorithms, progress)
-    if placement.timeout is None:
+    environment = job_environment(spec, algorithms)
+    if placement.timeout is None and not environment:
         result = run_in_this_process(*args)
     else:
         try:
-            result = call_with_timeout(run_in_this_process, args, placement.timeout)
+            result = call_with_timeout(run_in_this_process, args, placement.timeout,
+                                       environment)
         except TimedOut as exc:
             result = failed_result(spec, "timeout", f"{exc}; its process was ended")
         except ChildDied as exc:
@@ -240,6 +244,17 @@ def run_placed(spec, experiment, placement, algorithms, progress=None):
         if result.record["status"] != "ok" and progress:
             progress(f"[{spec.job_id}] {result.record['error']}")
     return placed(result, placement, socket.gethostname())
+
+
+def job_environment(spec, algorithms):
+    """The environment variables the job must run under in a child process, or ``{}`` when
+    this process can run it. An adapter that cannot even be built says so when the job runs."""
+    registry.ALGORITHMS.update(algorithms)
+    try:
+        classifier = build_classifier(spec)
+    except Exception:  # the job itself reports it, as a row with status="error"
+        return {}
+    return backends.job_environment(classifier)
 
 
 def run_in_this_process(spec, experiment, threads, algorithms, progress):

@@ -38,9 +38,10 @@ class ChildDied(Exception):
     """The child ended without an answer (killed by a signal, or a crash)."""
 
 
-def call_with_timeout(function, args, seconds):
+def call_with_timeout(function, args, seconds, environment=None):
     """``function(*args)``, run in a child process of its own for at most ``seconds`` (once
-    the child has started); its return value.
+    the child has started; ``None``: no limit), with ``environment`` added to this process's
+    environment variables; its return value.
 
     Raises
     ------
@@ -56,7 +57,8 @@ def call_with_timeout(function, args, seconds):
         ready, ready_child = os.pipe()
         child = subprocess.Popen([sys.executable, "-m", __name__, str(task), str(answer),
                                   str(os.getpid()), str(ready_child)],
-                                 pass_fds=(ready_child,), start_new_session=True)
+                                 pass_fds=(ready_child,), start_new_session=True,
+                                 env={**os.environ, **(environment or {})})
         os.close(ready_child)
         try:
             # readable when the child says it started, or when it ended before that
