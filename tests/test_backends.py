@@ -50,7 +50,7 @@ CHILD = textwrap.dedent("""
     data = load_dataset("digits")
     loaded = mnistbench.load_model(tensorflow_model)
     model = get_classifier("cnn", backend=backend, **params).fit(data.X_train, data.y_train)
-    model.save(saved)
+    mnistbench.save_model(model, saved)
     print(json.dumps({
         "loaded_backend": loaded.backend_,
         "loaded_proba": loaded.predict_proba(data.X_test).tolist(),
@@ -69,7 +69,7 @@ def tensorflow_model(digits, tmp_path_factory):
     """A tiny TensorFlow CNN, fitted here and saved: ``(model, directory)``."""
     model = get_classifier("cnn", **TINY_FIT).fit(digits.X_train, digits.y_train)
     directory = tmp_path_factory.mktemp("tensorflow") / "cnn"
-    model.save(directory)
+    mnistbench.save_model(model, directory)
     return model, directory
 
 

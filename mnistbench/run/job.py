@@ -124,13 +124,14 @@ def timed_fit(classifier, X_fit, y_fit):
     """Fit; the summary columns of the fit: ``fit_s`` (less logging), images seen, augment,
     and the framework and device a Keras adapter computed on."""
     _, seconds = timed(classifier.fit, X_fit, y_fit)
+    # where a Keras adapter computed (its backend, as the framework, and device); others leave
+    # both columns empty
+    placed = {column: getattr(classifier, attribute) for column, attribute in
+              (("framework", "backend_"), ("device", "device_")) if hasattr(classifier, attribute)}
     return {"fit_s": seconds - getattr(classifier, "log_seconds_", 0.0),
             "n_fit_images": getattr(classifier, "n_fit_images_", len(X_fit)),
-            # where a Keras adapter computed: its backend (framework) and device
-            "framework": getattr(classifier, "backend_", None),
-            "device": getattr(classifier, "device_", None),
             "augment": ",".join(parse_transforms(
-                classifier.get_params().get("augment", "none"))) or "none"}
+                classifier.get_params().get("augment", "none"))) or "none", **placed}
 
 
 def warm_up(classifier, images):
