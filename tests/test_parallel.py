@@ -193,14 +193,15 @@ def running(process):
 
 def test_a_job_that_cannot_fit_in_memory_is_refused_and_resume_runs_it(tmp_path, monkeypatch):
     needs = memory.job_memory(get_classifier("knn"), 1437, 360, 64, 10, 360)
-    assert needs["a block of 360 x 1,437 float32 distances"] == 4 * 360 * 1437
+    assert needs["a block of 128 x 1,437 float32 bounds"] == 4 * 128 * 1437
+    largest = max(needs, key=needs.get)
     budget = sum(needs.values()) // 2  # half what KNN needs, far more than the tree's
     monkeypatch.setattr(memory, "available_memory", lambda: (budget, "available on testhost"))
     summary = run_benchmark(ALGOS, dataset="digits", out=tmp_path)
     assert summary["status"].tolist() == ["refused", "ok"]
     assert summary.loc[0, "error"].startswith(
-        f"NotEnoughMemory: needs about {sum(needs.values()) / 1e9:.2f} GB (the most for exact "
-        f"re-ranking of the candidates: 0.03 GB) but {budget / 1e9:.2f} GB is available on "
+        f"NotEnoughMemory: needs about {sum(needs.values()) / 1e9:.2f} GB (the most for "
+        f"{largest}: {needs[largest] / 1e9:.2f} GB) but {budget / 1e9:.2f} GB is available on "
         "testhost")
     monkeypatch.undo()
     assert resume_benchmark(tmp_path)["status"].tolist() == ["ok", "ok"]
