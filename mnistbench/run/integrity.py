@@ -21,10 +21,12 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
-def checksums_text(folder):
-    """``checksums.json`` for the files now in ``folder``: ``{file name: sha256}``."""
+def checksums_text(folder, leave_out=()):
+    """``checksums.json`` for the files now in ``folder``: ``{file name: sha256}``; the names
+    in ``leave_out`` are files about to be removed."""
     return json.dumps({path.name: file_sha256(path) for path in sorted(Path(folder).iterdir())
-                       if path.is_file() and not path.name.startswith(".")}, indent=1)
+                       if path.is_file() and not path.name.startswith(".")
+                       and path.name not in leave_out}, indent=1)
 
 
 def damage(folder, required=True):

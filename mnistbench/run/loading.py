@@ -21,16 +21,18 @@ from mnistbench.analysis.tables import derived_tables
 from mnistbench.datasets.readers import read_json
 from mnistbench.errors import DataError, MnistbenchWarning, ParameterError
 from mnistbench.run.integrity import damage
+from mnistbench.run.perimage import PROBABILITIES_FILE, read_predictions
 from mnistbench.run.schema import CLEAN, LONG_TABLES, SUMMARY_COLUMNS, TABLES
 
 FORMAT = "mnistbench-run"
-VERSION = 2  # 2: the experiment in run.json, jobs expanded as they run, checksums per job
-READS = (1, 2)
+# 2: the experiment in run.json, jobs expanded as they run, checksums per job; 3: per-image
+# answers in Parquet (mnistbench.run.perimage), no run-level copy of them
+VERSION = 3
+READS = (1, 2, 3)
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
 JOBS_DIR = "jobs"
 JOB_FILE = "job.json"
-PROBABILITIES_FILE = "probabilities.npz"
 HEARTBEAT_S = 10
 STALE_HEARTBEATS = 6  # a run from another host with no heartbeat for a minute is dead
 
@@ -162,11 +164,15 @@ def whole_jobs(directory, info, say=None, known=None):
 
 def job_tables(directory, job_id, record):
     """One job's tables: its summary row (from its ``job.json``, ``record``) and the long
-    tables it has."""
+    tables it has (its per-image ``predictions`` through :mod:`mnistbench.run.perimage`)."""
     folder = Path(directory) / JOBS_DIR / job_id
     tables = {"summary": pd.DataFrame([record["summary"]])}
     for name in LONG_TABLES:
-        if (folder / f"{name}.csv").is_file():
+        if name == "predictions":
+            predictions = read_predictions(folder)
+            if predictions is not None:
+                tables[name] = predictions
+        elif (folder / f"{name}.csv").is_file():
             tables[name] = pd.read_csv(folder / f"{name}.csv")
     return tables
 
@@ -190,7 +196,8 @@ class Run:
     info : dict
         ``run.json``: the request, its jobs, versions, machine, status.
     summary, per_class, confusion, predictions, sweep, history, shifts, selective : DataFrame
-        The run's tables, built from its job folders (the same rows as its CSV files).
+        The run's tables, built from its job folders (the same rows as its CSV files;
+        ``predictions``, one row per image, condition and job, has no run-level file).
     configurations, pairs, pairs_by_seed : DataFrame
         Derived from them (:func:`mnistbench.analysis.tables.derived_tables`) when first read.
     job_ids : list of str

@@ -8,12 +8,14 @@ derived from them.
                         status, process id and heartbeat
       .lock             held (flock) by the one process writing the run
       jobs/<job_id>/    one finished job: job.json (its spec, position and summary row), its
-                        long tables as CSV, probabilities.npz (one N x classes array per
-                        condition), and checksums.json (the SHA-256 of each), written last
-      summary.csv  per_class.csv  confusion.csv  predictions.csv  sweep.csv  history.csv
-      shifts.csv  selective.csv
+                        long tables as CSV, its per-image answers as predictions.parquet
+                        (mnistbench.run.perimage), probabilities.npz (one N x classes array
+                        per condition), and checksums.json (the SHA-256 of each), written last
+      summary.csv  per_class.csv  confusion.csv  sweep.csv  history.csv  shifts.csv
+      selective.csv
                         every finished job's rows, rebuilt from jobs/ at most every
-                        REBUILD_S seconds while the run goes on, and at its end
+                        REBUILD_S seconds while the run goes on, and at its end (the
+                        per-image answers only in the job folders: load_run joins them)
       configurations.csv  pairs.csv  pairs_by_seed.csv
                         derived from those (mnistbench.analysis.tables) at the run's end
 
@@ -42,6 +44,7 @@ from mnistbench.analysis.tables import derived_tables
 from mnistbench.errors import ParameterError
 from mnistbench.run.environment import utc_now
 from mnistbench.run.integrity import CHECKSUMS_FILE, checksums_text
+from mnistbench.run.perimage import PREDICTIONS_FILE, predictions_bytes
 from mnistbench.run.loading import (FORMAT, HEARTBEAT_S, JOB_FILE, JOBS_DIR, LOCK_FILE,
                                     PROBABILITIES_FILE, RUN_FILE, VERSION, heartbeat_is_fresh,
                                     job_tables, join_tables, read_info, run_state, whole_jobs)
@@ -194,7 +197,11 @@ class RunStore:
         partial = self.jobs_dir() / f"{PARTIAL}{job_id}"
         partial.mkdir()
         for name, table in result.tables.items():
-            write_atomic(partial / f"{name}.csv", table.to_csv(index=False))
+            if name == "predictions":
+                write_atomic(partial / PREDICTIONS_FILE,
+                             predictions_bytes(table, result.probabilities))
+            else:
+                write_atomic(partial / f"{name}.csv", table.to_csv(index=False))
         if result.probabilities:
             buffer = io.BytesIO()
             np.savez_compressed(buffer, **result.probabilities)
@@ -229,7 +236,7 @@ class RunStore:
         if derived:
             tables.update(derived_tables(tables["summary"], tables["predictions"]))
         for name, table in tables.items():
-            if name == "summary" or not table.empty:
+            if name != "predictions" and (name == "summary" or not table.empty):
                 write_atomic(self.directory / f"{name}.csv", table.to_csv(index=False))
         self._rebuilt_at = time.monotonic()
         self._rebuild_s = self._rebuilt_at - started

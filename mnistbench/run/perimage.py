@@ -1,0 +1,215 @@
+"""A job's per-image answers, stored once, in its folder, as Parquet: a table pandas reads
+natively (``pd.read_parquet``), compressed column by column.
+
+::
+
+    jobs/<job_id>/predictions.parquet   one row per image and condition, zstd-compressed
+      job_id      string, dictionary-encoded (one value)
+      condition   string, dictionary-encoded (test, holdout, the shifts)
+      index       int32, delta-encoded: the image's place in its condition, 0, 1, 2, ...
+      true        labels in the smallest integer type that holds them, dictionary-encoded
+      predicted   the same
+      confidence  float64, present only when it is not the maximum of the image's row in
+                  probabilities.npz; read back, it is restored there, as the last column
+
+The confidence is the highest class probability (:mod:`mnistbench.analysis.selective` ranks
+images by it, ties included). ``probabilities.npz`` holds the probabilities as float32 (float16
+would merge distinct confidences, changing that ranking); a confidence is dropped only when the
+writer has checked that the restored value, the float64 of the shortest decimal of the float32
+maximum (what a CSV file held), equals it for every image. A model that outputs float32 (the
+networks) or whose confidences are short decimals (a vote among k neighbours, a tree's leaf
+frequencies) stores none; others keep their float64 column, so nothing is lost.
+
+Runs written before this format have ``predictions.csv`` in each job folder (and a run-level
+copy); :func:`read_predictions` reads either. :func:`compact_run` converts such a run in place
+(``python -m mnistbench.run.perimage compact RUN_DIR``), checking that every job reads back the
+same table before it removes a CSV file.
+"""
+
+import argparse
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mnistbench.errors import DataError
+
+PREDICTIONS_FILE = "predictions.parquet"
+OLD_PREDICTIONS_FILE = "predictions.csv"  # runs written before Parquet
+PROBABILITIES_FILE = "probabilities.npz"
+CONFIDENCE = "confidence"
+INTEGER_TYPES = (np.int8, np.int16, np.int32, np.int64)
+
+
+def decimal_values(values):
+    """``values`` as float64, each the float64 of its shortest decimal (a float32 0.999982 is
+    0.999982, not 0.99998199939...): what a CSV file of them reads back as. It keeps order and
+    distinctness: two float32 values differ exactly when their decimals do."""
+    return np.asarray(values).astype(str).astype(np.float64)
+
+
+def restored_confidence(table, probabilities):
+    """The confidence of each row of ``table`` (``condition``, ``index``) from
+    ``probabilities`` (``{condition: N x classes}``), or None if a condition has none."""
+    if not set(table["condition"]) <= set(probabilities):
+        return None
+    confidence = np.empty(len(table))
+    conditions, index = table["condition"].to_numpy(), table["index"].to_numpy()
+    for condition in pd.unique(conditions):
+        rows = conditions == condition
+        confidence[rows] = decimal_values(probabilities[condition].max(axis=1))[index[rows]]
+    return confidence
+
+
+def smallest_integers(values):
+    """Integer ``values`` in the smallest integer type that holds them; others as they are."""
+    values = np.asarray(values)
+    if values.dtype.kind not in "iu" or not len(values):
+        return values
+    low, high = values.min(), values.max()
+    fits = next(kind for kind in INTEGER_TYPES
+                if np.iinfo(kind).min <= low and high <= np.iinfo(kind).max)
+    return values.astype(fits)
+
+
+def predictions_bytes(table, probabilities):
+    """``predictions.parquet`` for a job's ``predictions`` table and its ``probabilities``
+    (``{condition: N x classes}``, as stored in ``probabilities.npz``)."""
+    columns = {name: smallest_integers(table[name]) for name in table.columns}
+    derived = restored_confidence(table, probabilities)
+    if derived is not None and np.array_equal(decimal_values(table[CONFIDENCE]), derived):
+        del columns[CONFIDENCE]
+    elif CONFIDENCE in columns:
+        columns[CONFIDENCE] = decimal_values(table[CONFIDENCE])
+    columns["index"] = np.asarray(table["index"], dtype=np.int32)
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(columns), buffer, compression="zstd", compression_level=19,
+                   use_dictionary=[name for name in columns if name != "index"],
+                   column_encoding={"index": "DELTA_BINARY_PACKED"}, write_statistics=False)
+    return buffer.getvalue()
+
+
+def read_probabilities(folder):
+    """``{condition: N x classes}`` from the job folder's ``probabilities.npz``."""
+    with np.load(Path(folder) / PROBABILITIES_FILE) as arrays:
+        return {condition: arrays[condition] for condition in arrays.files}
+
+
+def read_predictions(folder):
+    """The ``predictions`` table of the job in ``folder`` (Parquet, or the CSV of runs written
+    before it), or None if it has none (a failed job)."""
+    folder = Path(folder)
+    if (folder / PREDICTIONS_FILE).is_file():
+        return predictions_from_parquet(folder)
+    if (folder / OLD_PREDICTIONS_FILE).is_file():
+        return pd.read_csv(folder / OLD_PREDICTIONS_FILE)
+    return None
+
+
+def predictions_from_parquet(folder):
+    """The table in the folder's ``predictions.parquet``, its integer columns as int64 and
+    its confidence restored from ``probabilities.npz`` where it was left out."""
+    table = pq.read_table(folder / PREDICTIONS_FILE).to_pandas()
+    for name in table.columns:
+        if table[name].dtype.kind in "iu":
+            table[name] = table[name].astype(np.int64)
+    if CONFIDENCE not in table:
+        table[CONFIDENCE] = restored_confidence(table, read_probabilities(folder))
+    return table
+
+
+def compact_job(folder):
+    """Convert one job folder's ``predictions.csv`` to ``predictions.parquet``; return whether
+    it held one. The CSV file goes only after the Parquet file reads back the same table and
+    ``checksums.json`` lists the folder without it, so a crash at any point leaves a whole job
+    folder, and running again finishes the work."""
+    from mnistbench.run.integrity import CHECKSUMS_FILE, checksums_text  # noqa: PLC0415
+    from mnistbench.run.store import write_atomic  # noqa: PLC0415 (the store imports this)
+    folder = Path(folder)
+    old_file = folder / OLD_PREDICTIONS_FILE
+    if not old_file.is_file():
+        return False
+    old = pd.read_csv(old_file)
+    if not (folder / PREDICTIONS_FILE).is_file():
+        write_atomic(folder / PREDICTIONS_FILE, predictions_bytes(old, read_probabilities(
+            folder) if (folder / PROBABILITIES_FILE).is_file() else {}))
+    try:
+        pd.testing.assert_frame_equal(predictions_from_parquet(folder), old)
+    except AssertionError as exc:
+        (folder / PREDICTIONS_FILE).unlink()
+        raise DataError(f"{folder}: {PREDICTIONS_FILE} would not read back as "
+                        f"{OLD_PREDICTIONS_FILE} ({exc}); the job is left as it was") from None
+    write_atomic(folder / CHECKSUMS_FILE, checksums_text(folder, leave_out={
+        OLD_PREDICTIONS_FILE}))
+    old_file.unlink()
+    return True
+
+
+def compact_run(directory):
+    """Convert the run in ``directory`` in place to Parquet per-image answers: each job's
+    ``predictions.csv`` (:func:`compact_job`), then the run-level ``predictions.csv`` once the
+    run's table, built from its jobs, holds the same rows; the run is marked as the current
+    format. Return the ids of the jobs converted.
+
+    Raises
+    ------
+    DataError
+        If ``directory`` holds no readable run, a job is damaged, the run is being written, or
+        a table would not read back the same (nothing of that job or table is removed).
+    """
+    from mnistbench.run import loading  # noqa: PLC0415 (loading imports this module)
+    from mnistbench.run.store import write_atomic  # noqa: PLC0415
+    directory = Path(directory)
+    info = loading.read_info(directory)
+    if loading.is_locked(directory):
+        raise DataError(f"{directory} is being written ({loading.run_state(directory, info)});"
+                        " compact it once it has ended")
+    before = loading.load_run(directory).predictions
+    damaged = set(loading.job_folders(directory)) - set(loading.whole_jobs(
+        directory, info, say=lambda line: None))
+    if damaged:
+        raise DataError(f"{directory}: damaged jobs ({', '.join(sorted(damaged))}); remove or "
+                        "run them again before compacting")
+    converted = [job_id for job_id in loading.job_folders(directory)
+                 if compact_job(directory / loading.JOBS_DIR / job_id)]
+    after = loading.load_run(directory).predictions
+    pd.testing.assert_frame_equal(after, before)
+    run_level = directory / OLD_PREDICTIONS_FILE
+    if run_level.is_file():
+        try:
+            pd.testing.assert_frame_equal(pd.read_csv(run_level), before)
+        except AssertionError:
+            raise DataError(f"{run_level} holds rows its job folders do not; it is kept") \
+                from None
+        run_level.unlink()
+    info["version"] = loading.VERSION
+    write_atomic(directory / loading.RUN_FILE, json.dumps(info, indent=2, default=str) + "\n")
+    return converted
+
+
+def main(argv=None):
+    """``python -m mnistbench.run.perimage compact RUN_DIR [RUN_DIR ...]``."""
+    parser = argparse.ArgumentParser(prog="python -m mnistbench.run.perimage",
+                                     description="Convert runs written with per-image CSV "
+                                     "files to Parquet, in place, checked to be lossless.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    compact = commands.add_parser("compact", help="compact run folders in place")
+    compact.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
+    arguments = parser.parse_args(argv)
+    for directory in arguments.runs:
+        try:
+            converted = compact_run(directory)
+        except DataError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"{directory}: {len(converted)} jobs converted")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
