@@ -17,6 +17,8 @@ from mnistbench.analysis.statistics import (holm, mcnemar_exact, pairwise_mcnema
 from mnistbench.classifiers import registry
 from mnistbench.report.page import write_report
 from mnistbench.run.integrity import CHECKSUMS_FILE, checksums_text
+from mnistbench.run.perimage import (PREDICTIONS_FILE, predictions_bytes, read_predictions,
+                                     read_probabilities)
 from mnistbench.run.runner import run_benchmark
 
 
@@ -153,9 +155,10 @@ def test_report_and_compare_commands(digits_run, tmp_path):
     worse = tmp_path / "worse"
     shutil.copytree(digits_run, worse)
     for job in worse.glob("jobs/tree-*"):
-        predictions = pd.read_csv(job / "predictions.csv")
+        predictions = read_predictions(job)
         predictions.loc[:59, "predicted"] = (predictions.loc[:59, "true"] + 1) % 10
-        predictions.to_csv(job / "predictions.csv", index=False)
+        (job / PREDICTIONS_FILE).write_bytes(predictions_bytes(predictions,
+                                                               read_probabilities(job)))
         record = json.loads((job / "job.json").read_text())
         record["summary"]["accuracy"] = float((predictions["true"] == predictions[
             "predicted"]).mean())

@@ -19,8 +19,7 @@ def expand(algos, dataset, params=None, grid=None, **options):
                                         **options).checked().jobs())
 
 
-FILES = {"summary.csv", "per_class.csv", "confusion.csv", "predictions.csv", "sweep.csv",
-         "run.json", "jobs"}
+FILES = {"summary.csv", "per_class.csv", "confusion.csv", "sweep.csv", "run.json", "jobs"}
 
 
 @pytest.fixture
@@ -39,6 +38,9 @@ def test_run_writes_tidy_files_and_per_image_outputs(tmp_path, digits):
     summary = run_benchmark(["knn", "tree"], dataset="digits", seed=3, out=tmp_path,
                             params={"knn": {"k": (1, 3)}})
     assert FILES <= {p.name for p in tmp_path.iterdir()}
+    # per-image answers once, in each job's folder: no run-level copy
+    assert not (tmp_path / "predictions.csv").exists()
+    assert {p.name for p in tmp_path.glob("jobs/*/predictions.*")} == {"predictions.parquet"}
     assert summary.attrs["directory"] == str(tmp_path)
     assert summary["algorithm"].tolist() == ["knn", "tree"]
     assert (summary["status"] == "ok").all() and (summary["accuracy"] > 0.7).all()
@@ -53,10 +55,10 @@ def test_run_writes_tidy_files_and_per_image_outputs(tmp_path, digits):
     confusion = pd.read_csv(tmp_path / "confusion.csv")
     assert confusion.groupby("job_id", sort=False)["count"].sum().tolist() == [360, 360]
     assert set(confusion["condition"]) == {"test"}
-    predictions = pd.read_csv(tmp_path / "predictions.csv")
+    run = load_run(tmp_path)
+    predictions = run.predictions
     assert predictions.columns.tolist() == ["job_id", "condition", "index", "true", "predicted",
                                             "confidence"]
-    run = load_run(tmp_path)
     for job_id, accuracy in zip(summary["job_id"], summary["accuracy"]):
         rows = predictions[predictions["job_id"] == job_id]
         assert (rows["true"] == rows["predicted"]).mean() == pytest.approx(accuracy)
@@ -78,7 +80,7 @@ def test_run_writes_tidy_files_and_per_image_outputs(tmp_path, digits):
 def test_load_run_tables_equal_the_csv_files(tmp_path):
     run_benchmark(["knn", "mlp"], dataset="digits", out=tmp_path, params={"mlp": {"epochs": 3}})
     run = load_run(tmp_path)
-    for name in ("summary", "per_class", "confusion", "predictions", "sweep", "history"):
+    for name in ("summary", "per_class", "confusion", "sweep", "history"):
         pd.testing.assert_frame_equal(getattr(run, name), pd.read_csv(tmp_path / f"{name}.csv"),
                                       check_dtype=False)
     assert len(run.history) == 3 and "complete, 2 of 2 jobs" in run.state
