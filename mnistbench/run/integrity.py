@@ -22,11 +22,11 @@ def file_sha256(path):
 
 
 def checksums_text(folder, leave_out=()):
-    """``checksums.json`` for the files now in ``folder``: ``{file name: sha256}``; the names
-    in ``leave_out`` are files about to be removed."""
+    """``checksums.json`` for the files now in ``folder`` but itself: ``{file name: sha256}``;
+    the names in ``leave_out`` are files about to be removed."""
     return json.dumps({path.name: file_sha256(path) for path in sorted(Path(folder).iterdir())
                        if path.is_file() and not path.name.startswith(".")
-                       and path.name not in leave_out}, indent=1)
+                       and path.name not in {CHECKSUMS_FILE, *leave_out}}, indent=1)
 
 
 def damage(folder, required=True):

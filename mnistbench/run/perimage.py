@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mnistbench.errors import DataError
+from mnistbench.run.integrity import CHECKSUMS_FILE, checksums_text
 
 PREDICTIONS_FILE = "predictions.parquet"
 OLD_PREDICTIONS_FILE = "predictions.csv"  # runs written before Parquet
@@ -141,8 +142,7 @@ def compact_job(folder):
     it held one. The CSV file goes only after the Parquet file reads back the same table and
     ``checksums.json`` lists the folder without it, so a crash at any point leaves a whole job
     folder, and running again finishes the work."""
-    from mnistbench.run.integrity import CHECKSUMS_FILE, checksums_text  # noqa: PLC0415
-    from mnistbench.run.store import write_atomic  # noqa: PLC0415 (the store imports this)
+    from mnistbench.run.store import write_atomic  # here: the store imports this module
     folder = Path(folder)
     old_file = folder / OLD_PREDICTIONS_FILE
     if not old_file.is_file():
@@ -166,8 +166,9 @@ def compact_job(folder):
 def compact_run(directory):
     """Convert the run in ``directory`` in place to Parquet per-image answers: each job's
     ``predictions.csv`` (:func:`compact_job`), then the run-level ``predictions.csv`` once the
-    run's table, built from its jobs, holds the same rows; the run is marked as the current
-    format. Return the ids of the jobs converted.
+    run's table, built from its jobs, holds the same rows; every job folder is sealed with
+    checksums and the run is marked as the current format. Return the ids of the jobs
+    converted.
 
     Raises
     ------
@@ -175,8 +176,8 @@ def compact_run(directory):
         If ``directory`` holds no readable run, a job is damaged, the run is being written, or
         a table would not read back the same (nothing of that job or table is removed).
     """
-    from mnistbench.run import loading  # noqa: PLC0415 (loading imports this module)
-    from mnistbench.run.store import write_atomic  # noqa: PLC0415
+    from mnistbench.run import loading  # here: loading and the store import this module
+    from mnistbench.run.store import write_atomic
     directory = Path(directory)
     info = loading.read_info(directory)
     if loading.is_locked(directory):
@@ -188,8 +189,13 @@ def compact_run(directory):
     if damaged:
         raise DataError(f"{directory}: damaged jobs ({', '.join(sorted(damaged))}); remove or "
                         "run them again before compacting")
-    converted = [job_id for job_id in loading.job_folders(directory)
-                 if compact_job(directory / loading.JOBS_DIR / job_id)]
+    converted = []
+    for job_id in loading.job_folders(directory):
+        folder = directory / loading.JOBS_DIR / job_id
+        if compact_job(folder):
+            converted.append(job_id)
+        if not (folder / CHECKSUMS_FILE).is_file():  # a job of format 1: sealed, as 3 requires
+            write_atomic(folder / CHECKSUMS_FILE, checksums_text(folder))
     after = loading.load_run(directory).predictions
     pd.testing.assert_frame_equal(after, before)
     run_level = directory / OLD_PREDICTIONS_FILE
