@@ -290,9 +290,17 @@ def selective_section(report, run, summary, picked):
             if "coverage" in chosen and chosen["coverage"].notna().all() and len(chosen):
                 marks[condition, label] = (chosen["coverage"].iloc[0],
                                            chosen["selective_accuracy"].iloc[0])
+    flat = plots.cannot_rank(curves)
+    if all(set(flat[condition]) == set(lines) for condition, lines in curves.items()):
+        report.text(f"Nothing to show for {', '.join(picked)}: each gives every image the same "
+                    "confidence (its probabilities are 0 or 1), so a threshold answers all "
+                    "images or none. A model with graded probabilities (a fixed larger k, "
+                    "--set knn.k=10; a network) can refuse its least sure answers.")
+        return
     report.figure(plots.risk_coverage(curves, marks), "risk-coverage",
                   "risk against coverage, one line per configuration")
-    labels = list(picked)
+    # a configuration that cannot rank has coverage 0 at every target: its row says nothing
+    labels = [label for label in picked if label not in flat.get(CLEAN, ())]
     rows = [[label] + [f"{mean.loc[(label, CLEAN), column]:{spec}}" for column, spec in (
         ("aurc", ".4f"), ("e_aurc", ".4f"), ("aurc_margin", ".4f"))]
         + [f"{100 * mean.loc[(label, CLEAN), f'coverage_at_{target:g}']:.1f}"
