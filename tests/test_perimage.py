@@ -112,13 +112,18 @@ def test_old_and_new_runs_of_the_same_jobs_load_alike_and_compact(tmp_path, monk
     assert compact_run(old) == []  # a compact run is left as it is
 
 
-def test_compaction_keeps_a_run_level_table_its_jobs_do_not_hold(tmp_path, monkeypatch):
+def test_compaction_refused_changes_nothing(tmp_path, monkeypatch):
     written_by_the_previous_version(monkeypatch, tmp_path, algos=["tree"], dataset="digits")
     run_level = pd.read_csv(tmp_path / OLD_PREDICTIONS_FILE)
     run_level.iloc[:5].to_csv(tmp_path / OLD_PREDICTIONS_FILE, index=False)
-    with pytest.raises(DataError, match="holds rows its job folders do not; it is kept"):
+    with pytest.raises(DataError, match="holds rows its job folders do not; the run is left"):
         compact_run(tmp_path)
     assert (tmp_path / OLD_PREDICTIONS_FILE).is_file()
+    assert [path.name for path in tmp_path.glob("jobs/*/predictions.*")] == [
+        OLD_PREDICTIONS_FILE]
+    (next(tmp_path.glob("jobs/*")) / "probabilities.npz").write_bytes(b"")
+    with pytest.raises(DataError, match=r"damaged jobs \(tree-"):
+        compact_run(tmp_path)
     assert main(["compact", str(tmp_path / "nowhere")]) == 1
 
 

@@ -173,8 +173,9 @@ def compact_run(directory):
     Raises
     ------
     DataError
-        If ``directory`` holds no readable run, a job is damaged, the run is being written, or
-        a table would not read back the same (nothing of that job or table is removed).
+        If ``directory`` holds no readable run, the run is being written, a job is damaged or
+        the run-level table holds rows its jobs do not (then nothing is changed), or a job's
+        table would not read back the same (that job is left as it was).
     """
     from mnistbench.run import loading  # here: loading and the store import this module
     from mnistbench.run.store import write_atomic
@@ -183,12 +184,19 @@ def compact_run(directory):
     if loading.is_locked(directory):
         raise DataError(f"{directory} is being written ({loading.run_state(directory, info)});"
                         " compact it once it has ended")
-    before = loading.load_run(directory).predictions
     damaged = set(loading.job_folders(directory)) - set(loading.whole_jobs(
         directory, info, say=lambda line: None))
     if damaged:
         raise DataError(f"{directory}: damaged jobs ({', '.join(sorted(damaged))}); remove or "
                         "run them again before compacting")
+    before = loading.load_run(directory).predictions
+    run_level = directory / OLD_PREDICTIONS_FILE
+    if run_level.is_file():
+        try:
+            pd.testing.assert_frame_equal(pd.read_csv(run_level), before)
+        except AssertionError:
+            raise DataError(f"{run_level} holds rows its job folders do not; the run is left "
+                            "as it was") from None
     converted = []
     for job_id in loading.job_folders(directory):
         folder = directory / loading.JOBS_DIR / job_id
@@ -198,14 +206,7 @@ def compact_run(directory):
             write_atomic(folder / CHECKSUMS_FILE, checksums_text(folder))
     after = loading.load_run(directory).predictions
     pd.testing.assert_frame_equal(after, before)
-    run_level = directory / OLD_PREDICTIONS_FILE
-    if run_level.is_file():
-        try:
-            pd.testing.assert_frame_equal(pd.read_csv(run_level), before)
-        except AssertionError:
-            raise DataError(f"{run_level} holds rows its job folders do not; it is kept") \
-                from None
-        run_level.unlink()
+    run_level.unlink(missing_ok=True)
     info["version"] = loading.VERSION
     write_atomic(directory / loading.RUN_FILE, json.dumps(info, indent=2, default=str) + "\n")
     return converted
