@@ -1,5 +1,5 @@
 """Per-image answers in Parquet: the same table as the CSV files of earlier runs, old runs still
-load, and compaction of an old run in place is lossless."""
+load, and compaction of an old run in place (mnistbench.run.compact) is lossless."""
 
 import io
 import json
@@ -15,9 +15,10 @@ from mnistbench import load_run
 from mnistbench.analysis.metrics import condition_tables
 from mnistbench.errors import DataError
 from mnistbench.run import store
+from mnistbench.run.compact import compact_run, main
 from mnistbench.run.integrity import CHECKSUMS_FILE, damage
-from mnistbench.run.perimage import (OLD_PREDICTIONS_FILE, PREDICTIONS_FILE, compact_run,
-                                     decimal_values, main, predictions_bytes, read_predictions)
+from mnistbench.run.perimage import (OLD_PREDICTIONS_FILE, PREDICTIONS_FILE, decimal_values,
+                                     predictions_bytes, read_predictions)
 from mnistbench.run.runner import run_benchmark
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
@@ -99,7 +100,7 @@ def test_old_and_new_runs_of_the_same_jobs_load_alike_and_compact(tmp_path, monk
         OLD_PREDICTIONS_FILE] * 2
     pd.testing.assert_frame_equal(load_run(old).predictions, expected)
 
-    assert main(["compact", str(old)]) == 0
+    assert main([str(old)]) == 0
     assert not list(old.glob("**/predictions.csv"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no job left damaged
@@ -124,7 +125,7 @@ def test_compaction_refused_changes_nothing(tmp_path, monkeypatch):
     (next(tmp_path.glob("jobs/*")) / "probabilities.npz").write_bytes(b"")
     with pytest.raises(DataError, match=r"damaged jobs \(tree-"):
         compact_run(tmp_path)
-    assert main(["compact", str(tmp_path / "nowhere")]) == 1
+    assert main([str(tmp_path / "nowhere")]) == 1
 
 
 @pytest.mark.parametrize("directory", sorted(REFERENCE.iterdir()) if REFERENCE.is_dir() else [],
