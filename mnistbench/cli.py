@@ -6,7 +6,8 @@ import sys
 import time
 import warnings
 
-from mnistbench.errors import MnistbenchError, MnistbenchWarning, ParameterError
+from mnistbench.errors import (MnistbenchError, MnistbenchWarning, ParameterError,
+                               filesystem_problem)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -178,6 +179,9 @@ def main(argv=None):
         return handler(args)
     except MnistbenchError as exc:
         print(f"mnistbench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:  # a folder that cannot be written, a full disk: the user's to fix
+        print(f"mnistbench: error: {filesystem_problem(exc)}", file=sys.stderr)
         return 2
 
 
@@ -201,10 +205,19 @@ def list_algorithms(args=None):
 
 
 def report(args):
-    from mnistbench.report.page import write_report
-
-    print(write_report(args.run_dir))
+    print(write_run_report(args.run_dir))
     return 0
+
+
+def write_run_report(run_dir):
+    """The run's report, written only where it replaces no file of the user's."""
+    from mnistbench.report.page import write_report
+    from mnistbench.run.loading import read_info
+    from mnistbench.run.store import check_report_files
+
+    read_info(run_dir)  # "not a run" before "files in the way"
+    check_report_files(run_dir)
+    return write_report(run_dir)
 
 
 def compare(args):
@@ -220,14 +233,15 @@ def compare(args):
 def ensemble(args):
     from mnistbench.report.console import ensemble_table
     from mnistbench.run.combine import ensemble_run
+    from mnistbench.run.store import check_report_files
 
+    if not args.no_report:  # before the votes are written: the report must be able to follow
+        check_report_files(args.run_dir)
     table = ensemble_run(args.run_dir, args.members, [vote.strip() for vote in
                                                       args.voting.split(",") if vote.strip()])
     print(ensemble_table(table))
     if not args.no_report:
-        from mnistbench.report.page import write_report
-
-        print(f"report: {write_report(args.run_dir)}", file=sys.stderr)
+        print(f"report: {write_run_report(args.run_dir)}", file=sys.stderr)
     return 0
 
 
@@ -273,7 +287,7 @@ def run(args):
     if args.list:
         return list_algorithms()
     from mnistbench.run.experiment import Experiment, args_options
-    from mnistbench.run.store import default_run_dir
+    from mnistbench.run.store import check_report_files, default_run_dir
 
     if args.resume:
         if args.out:
@@ -282,6 +296,8 @@ def run(args):
             raise ParameterError("--resume reads the run's own experiment; give no experiment "
                                  "file, and add jobs with --algos, --repeats, --set or --grid")
         out = args.resume
+        if not args.no_report:
+            check_report_files(out)
     else:
         experiment = Experiment.from_args(args)
         if args.print_experiment:
@@ -316,9 +332,7 @@ def run(args):
         print(f"\n{shifts}")
     print(f"\nresults written to {out}", file=sys.stderr)
     if not args.no_report:
-        from mnistbench.report.page import write_report
-
-        print(f"report: {write_report(out)}", file=sys.stderr)
+        print(f"report: {write_run_report(out)}", file=sys.stderr)
     # a failed job, or a model that could not be saved: results are written, but say so
     return 1 if ((summary["status"] != "ok") | summary["error"].notna()).any() else 0
 

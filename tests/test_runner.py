@@ -213,16 +213,27 @@ def test_all_expands_to_every_registered_algorithm():
     assert [job.algorithm for job in expand("all", "digits")] == registry.algorithm_names()
 
 
-def test_save_models_keeps_loadable_models_and_a_failed_save_keeps_results(tmp_path):
+def test_save_models_keeps_loadable_models_and_a_failed_save_keeps_results(tmp_path,
+                                                                          monkeypatch):
     from mnistbench import load_model
+    from mnistbench.run import job
 
     summary = run_benchmark(["tree"], dataset="digits", out=tmp_path / "run",
                             save_models=tmp_path / "models")
     loaded = load_model(tmp_path / "models" / summary.loc[0, "job_id"])
     assert loaded.get_params()["random_state"] == 0
     (tmp_path / "blocked").write_text("a file where the models folder should be")
-    failed = run_benchmark(["tree"], dataset="digits", out=tmp_path / "run2",
-                           save_models=tmp_path / "blocked")
+    with pytest.raises(ParameterError, match="--save-models .*blocked is a file"):
+        run_benchmark(["tree"], dataset="digits", out=tmp_path / "run2",
+                      save_models=tmp_path / "blocked")
+    assert not (tmp_path / "run2").exists()  # refused before the run started
+
+    def full_disk(model, folder):
+        raise OSError(28, "No space left on device", str(folder))
+
+    monkeypatch.setattr(job, "save_to", full_disk)  # a save that fails during the run
+    failed = run_benchmark(["tree"], dataset="digits", out=tmp_path / "run3",
+                           save_models=tmp_path / "models")
     assert failed.loc[0, "status"] == "ok"
     assert failed.loc[0, "accuracy"] == summary.loc[0, "accuracy"]
     assert failed.loc[0, "error"].startswith("model not saved:")

@@ -1,10 +1,11 @@
 """What changed between two runs, configuration by configuration: accuracy with intervals, fit
-and latency as ratios, and McNemar's test where both runs scored the same images."""
+and latency as ratios, and McNemar's test; two runs on different test images are refused."""
 
 import pandas as pd
 from tabulate import tabulate
 
 from mnistbench.analysis.statistics import pairwise_mcnemar, with_intervals
+from mnistbench.errors import ParameterError
 from mnistbench.run.loading import load_run
 
 
@@ -19,12 +20,12 @@ def compare_runs(path_a, path_b):
         The configurations significantly less accurate in B than in A.
     """
     runs = {"A": load_run(path_a), "B": load_run(path_b)}
+    check_comparable(runs["A"], runs["B"])
     tables = {side: run.configurations.set_index("configuration")
               for side, run in runs.items()}
-    same_images = runs["A"].info["dataset_checksum"] == runs["B"].info["dataset_checksum"]
     common = [c for c in tables["A"].index if c in tables["B"].index]
     verdicts = {}
-    if same_images and common:
+    if common:
         summary, predictions = [], []
         for side, run in runs.items():  # job ids repeat across runs: make them distinct
             jobs = with_intervals(run.summary)
@@ -48,8 +49,7 @@ def compare_runs(path_a, path_b):
             rows.append([configuration, accuracy(a), accuracy(b), "", "", "", "",
                          "only in B" if a is None else "only in A"])
             continue
-        p_value, change = verdicts.get(configuration, (
-            "", "not tested: different test images" if not same_images else "not tested"))
+        p_value, change = verdicts.get(configuration, ("", "not tested"))
         if change == "worse":
             worse.append(configuration)
         rows.append([configuration, accuracy(a), accuracy(b),
@@ -59,6 +59,19 @@ def compare_runs(path_a, path_b):
     headers = ["configuration", "accuracy % A (95% interval)", "accuracy % B (95% interval)",
                "change (points)", "fit time B/A", "p50 latency B/A", "p (Holm)", "verdict"]
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), worse
+
+
+def check_comparable(a, b):
+    """Refuse two runs scored on different test images (another dataset, other files): their
+    accuracies differ by more than the classifiers, and no test could say which is better."""
+    if a.info["dataset"] != b.info["dataset"]:
+        raise ParameterError(f"{a.directory} is a {a.info['dataset']} run and {b.directory} a "
+                             f"{b.info['dataset']} run; compare runs on the same dataset")
+    if a.info["dataset_checksum"] != b.info["dataset_checksum"]:
+        raise ParameterError(f"{a.directory} and {b.directory} used different {a.info['dataset']}"
+                             f" files (checksums {a.info['dataset_checksum']} and "
+                             f"{b.info['dataset_checksum']}), so their test images differ; "
+                             "compare runs on the same files")
 
 
 def accuracy(row):

@@ -17,15 +17,22 @@ from pathlib import Path
 
 from mnistbench.classifiers import backends, registry
 from mnistbench.datasets import load_dataset
+from mnistbench.datasets.sources import holdout_size
 from mnistbench.errors import DataError, ParameterError
+from mnistbench.run.conditions import HOLDOUT_FRACTION
 from mnistbench.run.environment import environment
 from mnistbench.run.experiment import LARGE, Experiment
 from mnistbench.run.job import failed_result, run_job
 from mnistbench.run.engines import open_engine
 from mnistbench.run.parallel import NoResult, limit_threads, run_jobs
 from mnistbench.run.spec import build_classifier
-from mnistbench.run.store import RunStore, default_run_dir
+from mnistbench.run.store import (RunStore, check_new_run_folder, default_run_dir,
+                                  writable_folder)
 from mnistbench.run.timeout import ChildDied, TimedOut, call_with_timeout
+
+# parameters that count training images (our KNN's k, scikit-learn's n_neighbors): a value
+# above the images a job fits on is refused before the run, not by every job after loading
+NEIGHBOUR_COUNTS = ("k", "n_neighbors")
 
 
 def run_benchmark(algos, dataset="mnist", data_dir=None, seed=0, params=None, out=None,
@@ -113,9 +120,12 @@ def run_experiment(experiment, out=None, progress=None, yes=False):
     if experiment.save_models:  # absolute, so a run's models are found from any folder
         experiment = replace(experiment, save_models=str(Path(experiment.save_models).resolve()))
     check_size(experiment, yes, progress)
+    out = out or default_run_dir(experiment.dataset)
+    check_new_run_folder(out)
     data = load_dataset(experiment.dataset, experiment.data_dir)  # fail on bad data first
+    check_against_data(experiment, data)
     with open_engine(experiment, progress) as engine:
-        store = RunStore.create(out or default_run_dir(experiment.dataset), {
+        store = RunStore.create(out, {
             **environment(), "dataset": experiment.dataset, "dataset_checksum": data.checksum,
             "dataset_source": data.source, "request": experiment.to_json()})
         return execute(store, experiment, engine, progress)
@@ -154,6 +164,7 @@ def resume_benchmark(run_dir, n_jobs=1, progress=None, backend="local", address=
             raise DataError(f"the {experiment.dataset} data found now (checksum "
                             f"{data.checksum}, from {data.source}) is not the data this run "
                             f"used (checksum {store.info['dataset_checksum']})")
+        check_against_data(experiment, data)
         store.info["request"] = experiment.to_json()
         engine = open_engine(experiment, progress)
     except BaseException:
@@ -174,6 +185,24 @@ def check_size(experiment, yes, progress):
         progress(f"{count:,} jobs, expanded as they run")
 
 
+def check_against_data(experiment, data):
+    """What can be checked only with the data in hand, before any job runs: no neighbour count
+    above the images a job fits on, and a models folder that can hold models (made here)."""
+    n_fit = len(data.X_train) - (holdout_size(len(data.X_train), HOLDOUT_FRACTION)
+                                 if experiment.target_accuracy is not None else 0)
+    for algorithm in experiment.algorithms:
+        for param in NEIGHBOUR_COUNTS:
+            values = [algorithm.params[param]] if param in algorithm.params else []
+            for value in values + list(algorithm.grid.get(param, [])):
+                largest = max(value) if isinstance(value, (list, tuple)) and value else value
+                if isinstance(largest, int) and largest > n_fit:
+                    raise ParameterError(f"{algorithm.name}.{param}={largest} is more than the "
+                                         f"{n_fit:,} {experiment.dataset} images each job fits "
+                                         "on")
+    if experiment.save_models:
+        writable_folder(experiment.save_models, "--save-models")
+
+
 def execute(store, experiment, engine, progress=None):
     """Run every job of ``experiment`` that ``store`` does not hold finished on ``engine``,
     writing each result as it arrives; return the run's summary."""
@@ -192,7 +221,6 @@ def execute(store, experiment, engine, progress=None):
     if done_before:
         say(f"{done_before} of {total} jobs already finished in {store.directory}; running the "
             f"other {total - done_before}")
-    status = "interrupted"
     try:
         store.begin(total, environment(), engine.describe())
         algorithms = {name: registry.ALGORITHMS[name] for name in
@@ -210,9 +238,15 @@ def execute(store, experiment, engine, progress=None):
             if engine.placement.concurrent_jobs > 1:  # workers' own lines may be elsewhere
                 say(f"{done} jobs done ({result.spec.job_id}: {result.record['status']} on "
                     f"{result.record.get('host')})")
-        status = "complete"
-    finally:
-        summary = store.end(status)
+        summary = store.end("complete")
+    except OSError as exc:  # a full disk, a folder removed: the finished jobs are kept
+        raise store.stopped_by(exc) from None
+    except BaseException:
+        try:
+            store.end("interrupted")
+        except OSError as exc:
+            raise store.stopped_by(exc) from None
+        raise
     summary.attrs["directory"] = str(store.directory)
     return summary
 

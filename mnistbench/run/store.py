@@ -19,12 +19,15 @@ derived from them.
       configurations.csv  pairs.csv  pairs_by_seed.csv
                         derived from those (mnistbench.analysis.tables) at the run's end
 
-A job is written into ``jobs/.partial-<job_id>/`` and renamed into place, and every run-level
-file is written to a temporary name and renamed, so a crash at any moment leaves each file
-either as it was or complete; a job folder damaged later (a disk, a hand) no longer matches its
-checksums (:mod:`mnistbench.run.integrity`) and runs again on resume. The job folders are the
-record; the run-level tables can always be rebuilt from them (:func:`~mnistbench.run.loading.
-load_run` reads the job folders).
+A run starts only in a new or empty folder, so no file of the user's is ever replaced. A job is
+written into ``jobs/.partial-<job_id>/`` and renamed into place, and every run-level file is
+written to a temporary name and renamed, so a crash at any moment leaves each file either as it
+was or complete; a write that fails (a full disk, a folder removed) removes its temporary file
+and stops the run with :class:`~mnistbench.errors.RunStopped`, every finished job kept, for
+``--resume`` to finish once the cause is gone. A job folder damaged later (a disk, a hand) no
+longer matches its checksums (:mod:`mnistbench.run.integrity`) and runs again on resume. The
+job folders are the record; the run-level tables can always be rebuilt from them
+(:func:`~mnistbench.run.loading.load_run` reads the job folders).
 """
 
 import datetime
@@ -34,6 +37,7 @@ import json
 import os
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -41,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from mnistbench.analysis.tables import derived_tables
-from mnistbench.errors import ParameterError
+from mnistbench.errors import ParameterError, RunStopped, filesystem_problem
 from mnistbench.run.environment import utc_now
 from mnistbench.run.integrity import CHECKSUMS_FILE, checksums_text
 from mnistbench.run.perimage import PREDICTIONS_FILE, predictions_bytes
@@ -76,14 +80,109 @@ def previous_position(folder):
 
 
 def write_atomic(path, data):
-    """Write ``data`` (bytes or str) to ``path`` through a temporary file and a rename."""
+    """Write ``data`` (bytes or str) to ``path`` through a temporary file and a rename; a
+    write that fails (a full disk) leaves ``path`` as it was and no temporary file."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as file:
-        file.write(data.encode() if isinstance(data, str) else data)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as file:
+            file.write(data.encode() if isinstance(data, str) else data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename is None:  # a write or fsync that failed names no file: name it
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def check_new_run_folder(directory):
+    """Refuse ``directory`` for a new run unless it is absent or empty: a run never writes
+    among a user's files (a folder holding a run is pointed to ``--resume``)."""
+    directory = Path(directory)
+    try:
+        found = folder_entries(directory)
+    except OSError as exc:  # a name past the system's limit, a folder that cannot be read
+        raise ParameterError(f"--out {filesystem_problem(exc)}") from None
+    if found is None:
+        raise ParameterError(f"{directory} is a file, not a folder; choose another --out")
+    if RUN_FILE in found:
+        raise ParameterError(f"{directory} already holds a run ({run_state(directory)}); "
+                             f"finish or extend it with --resume {directory}, or choose another "
+                             "--out")
+    found = [name for name in found if name != LOCK_FILE]  # left by a start that failed
+    if found:
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        raise ParameterError(f"{directory} already holds files ({shown}); a run writes into a "
+                             "new or empty folder, so choose another --out")
+
+
+def folder_entries(directory):
+    """The sorted names in ``directory``: ``[]`` if it does not exist, None if it is a file;
+    OSError if it cannot be listed (a folder above it is a file, a name too long)."""
+    try:
+        return sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return []
+    except NotADirectoryError:
+        if Path(directory).is_file():
+            return None
+        raise  # a folder above it is a file
+
+
+def writable_folder(directory, flag):
+    """Make the folder ``directory`` (and its parents) if need be and check that a file can
+    be written in it; an error names ``flag`` (``--save-models``), the path and the cause."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except FileExistsError:
+        raise ParameterError(f"{flag} {directory} is a file, not a folder") from None
+    except OSError as exc:
+        raise ParameterError(f"{flag} {filesystem_problem(exc)}") from None
+
+
+# what the report writes into a run's folder, and how each file of ours begins: a file of that
+# name that does not is a user's, and the report is refused rather than replace it
+REPORT_FILES = {"report.html": b"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>"
+                               b"mnistbench run:",
+                "report.md": b"# mnistbench run:"}
+FIGURES = "figures"
+FIGURE_MARK = b"Software\x00Matplotlib"  # in the first chunks of every PNG matplotlib writes
+
+
+def check_report_files(directory):
+    """Refuse to write the report of the run in ``directory`` over a file that is not an
+    earlier report's: ``report.html``, ``report.md`` or a PNG in ``figures/`` that a user put
+    there (an earlier mnistbench could start a run among a user's files)."""
+    directory = Path(directory)
+    foreign = [name for name, mark in REPORT_FILES.items()
+               if (directory / name).is_file() and not starts_with(directory / name, mark)]
+    figures = directory / FIGURES
+    if figures.exists() and not figures.is_dir():
+        foreign.append(FIGURES)
+    elif figures.is_dir():
+        foreign += [f"{FIGURES}/{path.name}" for path in sorted(figures.glob("*.png"))
+                    if FIGURE_MARK not in read_head(path, 200)]
+    if foreign:
+        raise ParameterError(f"{directory} holds {', '.join(foreign)} that the report would "
+                             "replace and that an earlier report did not write; move "
+                             f"{'them' if len(foreign) > 1 else 'it'} away first")
+
+
+def read_head(path, size):
+    with open(path, "rb") as file:
+        return file.read(size)
+
+
+def starts_with(path, mark):
+    return read_head(path, len(mark)) == mark
 
 
 class RunStore:
@@ -107,15 +206,15 @@ class RunStore:
     def create(cls, directory, info):
         """Start a new run in ``directory``; refuse a folder that already holds one."""
         store = cls(directory)
-        if store.directory.exists() and not store.directory.is_dir():
-            raise ParameterError(f"{store.directory} is a file, not a folder; choose another "
-                                 "--out")
-        if (store.directory / RUN_FILE).exists():
-            raise ParameterError(f"{store.directory} already holds a run "
-                                 f"({run_state(store.directory)}); finish or extend it with "
-                                 f"--resume {store.directory}, or choose another --out")
-        store.directory.mkdir(parents=True, exist_ok=True)
-        store._acquire()
+        check_new_run_folder(store.directory)
+        try:
+            store.directory.mkdir(parents=True, exist_ok=True)
+            store._acquire()
+        except FileExistsError:  # a part of the path is a file
+            raise ParameterError(f"--out {store.directory}: a part of the path is a file, not "
+                                 "a folder") from None
+        except OSError as exc:
+            raise ParameterError(f"--out {filesystem_problem(exc)}") from None
         store.info = {"format": FORMAT, "version": VERSION, **info, "attempts": []}
         return store
 
@@ -124,7 +223,10 @@ class RunStore:
         """Open the run in ``directory`` to resume or extend it."""
         store = cls(directory)
         info = read_info(store.directory)  # a readable run before taking its lock
-        store._acquire()  # on this host, the lock alone tells whether the run is being written
+        try:
+            store._acquire()  # on this host, the lock alone tells whether the run is written
+        except OSError as exc:  # a read-only folder, say: the run cannot be written here
+            raise ParameterError(f"cannot write the run: {filesystem_problem(exc)}") from None
         if info["status"] == "running" and info.get("host") != socket.gethostname() \
                 and heartbeat_is_fresh(info):
             store.release()  # another host's process, which the lock cannot see
@@ -167,7 +269,10 @@ class RunStore:
     def _beat(self):
         while not self._stop_heartbeat.wait(HEARTBEAT_S):
             self.info["heartbeat"] = utc_now()
-            self.save_info()
+            try:
+                self.save_info()
+            except OSError:  # a full disk: the run's own next write meets it and stops the run
+                pass
 
     def save_info(self):
         """Write ``run.json`` (atomically; the heartbeat thread writes it too)."""
@@ -257,6 +362,28 @@ class RunStore:
         self.save_info()
         self.release()
         return tables["summary"]
+
+    def stopped_by(self, exc):
+        """After the write that raised ``exc`` (an OSError: a full disk, a folder removed):
+        record the run as stopped where that can still be written, release it, and return the
+        :class:`~mnistbench.errors.RunStopped` that says what happened and what is kept."""
+        self._stop_heartbeat.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join()
+        for leftover in self.jobs_dir().glob(f"{PARTIAL}*"):  # the job being written
+            shutil.rmtree(leftover, ignore_errors=True)
+        self.info.update(status="stopped", ended_at=utc_now())
+        self.info["attempts"][-1].update(ended_at=self.info["ended_at"], status="stopped")
+        try:
+            self.save_info()
+        except OSError:  # the same fault: run.json keeps "running", which resume reads as dead
+            pass
+        self.release()
+        kept = len(whole_jobs(self.directory, self.info, lambda line: None)) \
+            if self.jobs_dir().is_dir() else 0
+        return RunStopped(f"the run stopped: {filesystem_problem(exc)}; {kept} finished jobs "
+                          f"are kept in {self.directory}; once that is fixed, finish the run "
+                          f"with --resume {self.directory}")
 
     def release(self):
         """Let another process write the run."""
