@@ -1,21 +1,35 @@
-"""The bad-input table: hostile or mistaken inputs to the Python API, to saved files and to the
-web app, each checked for a clear refusal and for nothing lost.
+"""The bad-input table: hostile or mistaken inputs to the Python API, to saved files, to the
+web app, to the command line and in run folders, each checked for a clear refusal and for
+nothing lost.
 
-Every case names what it does, the exception type (or HTTP status) it must end in, and the state
-that must come through unchanged: the files of a folder (compared byte for byte) or a fitted
-model's predictions. A case *holds* when it raises that type with a one-line message (or the
-app answers that status with a one-line ``detail``) and the state is unchanged. Anything else is
-counted as a *traceback* (another exception type, a server error), *silent* (accepted without a
-word) or *data-loss* (the state changed).
+Every case names what it does, the exception type, HTTP status or exit code it must end in, and
+the state that must come through unchanged: the files of a folder (compared byte for byte) or a
+fitted model's predictions. A case *holds* when it raises that type with a one-line message (the
+app answers that status with a one-line ``detail``; the command exits with that code, its
+standard error holding exactly one line of ours, ``mnistbench...``, and no traceback) and the
+state is unchanged. Anything else is counted as a *traceback* (another exception type, a server
+error, a Python traceback), *silent* (accepted without a word) or *data-loss* (the state
+changed).
+
+The command line runs in this process (:func:`mnistbench.cli.main`), so the table stays fast;
+filesystem faults a user meets (a read-only folder, a full disk) are injected, so that they do
+not need root (``tests/test_filesystem_faults.py`` fills a real disk where it can).
 
 Run by pytest, one test per case; run as ``python tests/test_bad_inputs.py``, it prints the
-counts per category. The command line and run folders get their own categories on the run core.
+counts per category.
 """
 
 import base64
+import builtins
+import contextlib
+import errno
+import fcntl
+import functools
 import gzip
 import io
 import json
+import os
+import shutil
 import sys
 import tempfile
 from collections import Counter
@@ -35,7 +49,7 @@ from mnistbench.datasets.readers import IDX_PARTS, parse_idx, read_npz
 from mnistbench.datasets.transforms import apply_transform
 from mnistbench.errors import DataError, ParameterError
 
-CATEGORIES = ("python-api", "saved-files", "web-app")
+CATEGORIES = ("python-api", "saved-files", "web-app", "cli", "run-folder")
 
 
 @dataclass(frozen=True)
@@ -43,9 +57,17 @@ class Case:
     category: str
     name: str
     action: Callable  # world -> anything; raises, or returns the app's response
-    expected: Union[type, int]  # the exception type, or the HTTP status
+    expected: Union[type, int, "Exit"]  # the exception type, the HTTP status, the exit code
     state: Callable = lambda world: None  # world -> what must not change
     prepare: Callable = lambda world: None  # world -> None: the files the action meets
+
+
+@dataclass(frozen=True)
+class Exit:
+    """A command's exit code (what a command-line case expects), and what it wrote."""
+
+    code: int
+    stderr: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,6 +98,18 @@ class World:
         from mnistbench.app.server import create_app
 
         self.client = TestClient(create_app({"tree": page_model}))
+
+    @functools.cached_property
+    def run(self):
+        """A finished digits run, tree and knn, with its report: copied by run-folder cases."""
+        folder = self.folder / "run"
+        finished = command("--algos", "tree,knn", "--dataset", "digits", "--out", folder)
+        assert finished.code == 0, finished.stderr
+        return folder
+
+    @property
+    def run_jobs(self):
+        return sorted(path.name for path in (self.run / "jobs").iterdir())
 
     def fresh(self, name):
         """A new empty folder ``name`` for one case."""
@@ -109,6 +143,15 @@ def run_case(case, world):
     except Exception as exc:  # judged below: the type and message are what the table checks
         result, error = None, exc
     lost = not same_state(before, case.state(world))
+    if isinstance(case.expected, Exit):  # a command
+        if error is not None:
+            return Outcome("traceback", lost, f"{type(error).__name__}: {error}")
+        ours = [line for line in result.stderr.splitlines() if line.startswith("mnistbench")]
+        if "Traceback" in result.stderr or "Exception in thread" in result.stderr:
+            return Outcome("traceback", lost, result.stderr)
+        held = result.code == case.expected.code and len(ours) == 1
+        kind = "held" if held else "silent" if result.code == 0 and not ours else "traceback"
+        return Outcome(kind, lost, f"exit {result.code}: {result.stderr.strip()}")
     if isinstance(case.expected, int):  # a web request
         if error is not None:
             return Outcome("traceback", lost, f"{type(error).__name__}: {error}")
@@ -466,6 +509,364 @@ WEB = [
 ]
 
 
+# ---- cli and run-folder: the command line, in this process ---------------------------------
+
+
+def command(*argv):
+    """Run ``mnistbench ARGV`` in this process; its :class:`Exit` (code, standard error)."""
+    import warnings
+
+    from mnistbench.cli import main
+
+    stderr, shown = io.StringIO(), warnings.showwarning
+    try:
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+            try:
+                code = main([str(arg) for arg in argv])
+            except SystemExit as exc:  # argparse's usage errors
+                code = exc.code
+    finally:
+        warnings.showwarning = shown
+    return Exit(code, stderr.getvalue())
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command-line case: ``argv(folder)`` run in a fresh ``folder`` that ``setup(world,
+    folder)`` filled, under ``fault(folder)`` (a context: an injected filesystem fault); the
+    files of ``kept(world, folder)`` must come through unchanged."""
+
+    name: str
+    argv: Callable
+    code: int = 2
+    setup: Callable = lambda world, folder: None
+    fault: Callable = lambda folder: contextlib.nullcontext()
+    kept: Callable = lambda world, folder: files_of(folder)
+
+    def case(self, category):
+        def prepare(world):
+            world.last = world.fresh(f"{category}-{len(list(world.folder.glob('cases/*')))}")
+            self.setup(world, world.last)
+
+        def action(world):
+            with self.fault(world.last):
+                return command(*self.argv(world.last))
+        return Case(category, self.name, action, Exit(self.code),
+                    lambda world: self.kept(world, world.last), prepare)
+
+
+def run_args(*argv):
+    """A digits run of ``argv`` into the case's folder (``out``), so nothing lands elsewhere."""
+    return lambda folder: ["--dataset", "digits", "--out", folder / "out", "--no-report", *argv]
+
+
+def experiment(text):
+    """``(setup, argv)``: run the experiment file ``text``."""
+    data = text if isinstance(text, bytes) else text.encode()
+    return (lambda world, folder: (folder / "experiment.toml").write_bytes(data),
+            lambda folder: [folder / "experiment.toml", "--out", folder / "out", "--no-report"])
+
+
+def file_case(name, text):
+    setup, argv = experiment(text)
+    return Command(name, argv, setup=setup)
+
+
+CLI = [
+    Command("unknown algorithm", run_args("--algos", "nope")),
+    Command("unknown parameter", run_args("--algos", "tree", "--set", "tree.depth=3")),
+    Command("unknown dataset", lambda f: ["--dataset", "mnist2", "--out", f / "out"]),
+    Command("unknown option", run_args("--colour", "red")),
+    Command("--set without '='", run_args("--algos", "tree", "--set", "tree")),
+    Command("--set for an algorithm not run", run_args("--algos", "tree", "--set", "knn.k=3")),
+    Command("--set a negative depth", run_args("--algos", "tree", "--set", "tree.max_depth=-1")),
+    Command("--set random_state", run_args("--algos", "tree", "--set", "tree.random_state=3")),
+    Command("--set knn.k above the training images",
+            run_args("--algos", "knn", "--set", "knn.k=1000000000")),
+    Command("--grid knn.k above the training images",
+            run_args("--algos", "knn", "--grid", "knn.k=1,5000")),
+    Command("--grid with no values", run_args("--algos", "tree", "--grid", "tree.max_depth=")),
+    Command("--grid and --set on one parameter", run_args(
+        "--algos", "tree", "--set", "tree.max_depth=3", "--grid", "tree.max_depth=4,5")),
+    Command("--seed not a number", run_args("--algos", "tree", "--seed", "abc")),
+    Command("--seed negative", run_args("--algos", "tree", "--seed", "-1")),
+    Command("--seed past 32 bits", run_args("--algos", "tree", "--seed", str(2 ** 32))),
+    Command("--repeats 0", run_args("--algos", "tree", "--repeats", "0")),
+    Command("--repeats of 100 million without --yes",
+            run_args("--algos", "tree", "--repeats", "100000000")),
+    Command("--jobs 0", run_args("--algos", "tree", "--jobs", "0")),
+    Command("--timeout 0", run_args("--algos", "tree", "--timeout", "0")),
+    Command("--timeout not a number", run_args("--algos", "tree", "--timeout", "soon")),
+    Command("--target-accuracy 1.5", run_args("--algos", "tree", "--target-accuracy", "1.5")),
+    Command("--shifts unknown", run_args("--algos", "tree", "--shifts", "twirl")),
+    Command("--backend unknown", run_args("--algos", "tree", "--backend", "spark")),
+    Command("--backend dask without a scheduler", run_args("--algos", "tree", "--backend",
+                                                           "dask")),
+    Command("--scheduler on the local backend", run_args("--algos", "tree", "--scheduler",
+                                                         "tcp://x:1")),
+    Command("--resume with --out", lambda f: ["--resume", f, "--out", f / "out"]),
+    Command("serve on port 70000", lambda f: ["serve", "--port", "70000"]),
+    Command("compare with one run", lambda f: ["compare", f]),
+    Command("ensemble without --members", lambda f: ["ensemble", f]),
+    Command("a mistyped sub-command", lambda f: ["reprot", f]),
+    Command("experiment file missing", lambda f: [f / "nowhere.toml", "--out", f / "out"]),
+    Command("experiment file is a folder", lambda f: [f, "--out", f / "out"]),
+    file_case("experiment file not TOML", "dataset = \n"),
+    file_case("experiment file binary", bytes(range(128, 256))),
+    file_case("experiment file empty", ""),
+    file_case("experiment file unknown key", 'dataset = "digits"\ncolour = 1\n[algorithms.tree]\n'),
+    file_case("experiment file seed a string", 'dataset = "digits"\nseed = "zero"\n'
+                                               "[algorithms.tree]\n"),
+    file_case("experiment file repeats a list", 'dataset = "digits"\nrepeats = [1]\n'
+                                                "[algorithms.tree]\n"),
+    file_case("experiment file unknown algorithm", 'dataset = "digits"\n[algorithms.nope]\n'),
+    file_case("experiment file algorithms not a table", 'dataset = "digits"\nalgorithms = 3\n'),
+    file_case("experiment file algorithm a number", 'dataset = "digits"\n[algorithms]\n'
+                                                    "tree = 3\n"),
+    file_case("experiment file unknown parameter", 'dataset = "digits"\n[algorithms.tree]\n'
+                                                   "depth = 3\n"),
+    file_case("experiment file grid not a list", 'dataset = "digits"\n'
+                                                 "[algorithms.tree.grid]\nmax_depth = 3\n"),
+    file_case("experiment file class not module:Class", 'dataset = "digits"\n'
+                                                        '[algorithms.mine]\nclass = "oops"\n'),
+]
+
+
+# run folders: a finished digits run (tree and knn, with its report), copied for each case
+
+
+def with_run(damage=lambda run: None):
+    """Setup: a copy of the world's finished run at ``folder/run``, damaged by
+    ``damage(run)``."""
+    def setup(world, folder):
+        shutil.copytree(world.run, folder / "run")
+        damage(folder / "run")
+    return setup
+
+
+def finished_jobs(world, folder):
+    """The files of the run's job folders that were finished before the case (more may be
+    added: a run that goes on)."""
+    return {job: files_of(folder / "run" / "jobs" / job) for job in world.run_jobs}
+
+
+def edit_run_json(**changes):
+    def damage(run):
+        info = json.loads((run / "run.json").read_text())
+        (run / "run.json").write_text(json.dumps({**info, **changes}))
+    return damage
+
+
+def in_run(name, data):
+    return lambda run: (run / name).write_bytes(data)
+
+
+def in_job(damage):
+    """``damage(job folder)`` applied to the run's first job."""
+    return lambda run: damage(sorted((run / "jobs").iterdir())[0])
+
+
+def user_files(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "figures").mkdir()
+    for name in ("summary.csv", "report.html"):
+        (folder / name).write_text("mine\n")
+
+
+def outside(folder, code=errno.EROFS):
+    """Every write under ``folder`` fails with ``code`` (a read-only mount, a full quota),
+    injected so that root meets it too."""
+    real = {"os_open": os.open, "mkdir": os.mkdir, "open": builtins.open, "io_open": io.open}
+    folder = os.path.abspath(folder)
+
+    def inside(path):
+        path = os.path.abspath(os.fsdecode(path))
+        return path == folder or path.startswith(folder + os.sep)
+
+    def refuse(path):
+        raise OSError(code, os.strerror(code), os.fsdecode(path))
+
+    def os_open(path, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and inside(path):
+            refuse(path)
+        return real["os_open"](path, flags, *args, **kwargs)
+
+    def mkdir(path, *args, **kwargs):
+        if inside(path):
+            refuse(path)
+        return real["mkdir"](path, *args, **kwargs)
+
+    def opener(name):
+        def open_(file, mode="r", *args, **kwargs):
+            if isinstance(file, (str, bytes, os.PathLike)) and set(mode) & set("wax+") \
+                    and inside(file):
+                refuse(file)
+            return real[name](file, mode, *args, **kwargs)
+        return open_
+    return patched({(os, "open"): os_open, (os, "mkdir"): mkdir,
+                    (builtins, "open"): opener("open"), (io, "open"): opener("io_open")})
+
+
+@contextlib.contextmanager
+def patched(replacements):
+    """Set ``{(module, attribute): value}`` for the duration."""
+    saved = {target: getattr(*target) for target in replacements}
+    for (module, name), value in replacements.items():
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for (module, name), value in saved.items():
+            setattr(module, name, value)
+
+
+def full_disk(after):
+    """The disk fills after ``after`` more files are written: every later ``fsync`` (each
+    file a run writes is synced before it is renamed into place) fails with ENOSPC."""
+    real, calls = os.fsync, []
+
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) > after:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd)
+    return patched({(os, "fsync"): fsync})
+
+
+def folder_removed_after_first_job(run):
+    """The run's folder is removed (by a hand, a cleaner) once its first job is written."""
+    from mnistbench.run.store import RunStore
+
+    real = RunStore.write_job
+
+    def write_job(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        shutil.rmtree(run, ignore_errors=True)
+    return patched({(RunStore, "write_job"): write_job})
+
+
+@contextlib.contextmanager
+def locked(run):
+    """Another process writes the run: its ``.lock`` is held."""
+    fd = os.open(run / ".lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def digits_png(folder):
+    (folder / "figures").mkdir(exist_ok=True)
+    (folder / "figures" / "samples.png").write_bytes(b"\x89PNG\r\n\x1a\nmy own picture")
+
+
+RUN_FOLDER = [
+    Command("--out a folder of the user's files",
+            lambda f: ["--algos", "tree", "--dataset", "digits", "--out", f / "W"],
+            setup=lambda w, f: user_files(f / "W")),
+    Command("--out holding one hidden file", run_args("--algos", "tree"),
+            setup=lambda w, f: ((f / "out").mkdir(), (f / "out" / ".notes").write_text("x"))),
+    Command("--out a file", lambda f: ["--algos", "tree", "--dataset", "digits", "--out",
+                                       f / "notes.txt"],
+            setup=lambda w, f: (f / "notes.txt").write_text("mine\n")),
+    Command("--out under a file", lambda f: ["--algos", "tree", "--dataset", "digits", "--out",
+                                             f / "notes.txt" / "run"],
+            setup=lambda w, f: (f / "notes.txt").write_text("mine\n")),
+    Command("--out a name past the system's limit",
+            lambda f: ["--algos", "tree", "--dataset", "digits", "--out", f / ("a" * 300)]),
+    Command("--out a depth past the system's limit",
+            lambda f: ["--algos", "tree", "--dataset", "digits", "--out",
+                       f.joinpath(*["deep" * 50] * 25)]),
+    Command("--out in a read-only folder", run_args("--algos", "tree"), fault=outside),
+    Command("--out a run that holds a run",
+            lambda f: ["--algos", "tree", "--dataset", "digits", "--out", f / "run"],
+            setup=with_run()),
+    Command("--save-models a file",
+            lambda f: run_args("--algos", "tree", "--save-models", f / "notes.txt")(f),
+            setup=lambda w, f: (f / "notes.txt").write_text("mine\n")),
+    Command("--save-models under a file",
+            lambda f: run_args("--algos", "tree", "--save-models", f / "notes.txt" / "m")(f),
+            setup=lambda w, f: (f / "notes.txt").write_text("mine\n")),
+    Command("--save-models a name past the system's limit",
+            lambda f: run_args("--algos", "tree", "--save-models", f / ("m" * 300))(f)),
+    Command("--save-models read-only",
+            lambda f: run_args("--algos", "tree", "--save-models", f / "models")(f),
+            fault=lambda f: outside(f / "models")),
+    Command("report on a run in a read-only folder", lambda f: ["report", f / "run"],
+            setup=with_run(), fault=outside),
+    Command("ensemble on a run in a read-only folder", lambda f: [
+        "ensemble", f / "run", "--members", "tree,knn"], setup=with_run(), fault=outside),
+    Command("--resume on a run in a read-only folder", lambda f: ["--resume", f / "run"],
+            setup=with_run(), fault=outside),
+    Command("--resume of a run that another process writes", lambda f: ["--resume", f / "run"],
+            setup=with_run(), fault=lambda f: locked(f / "run")),
+    Command("disk full while a resumed run writes a job", lambda f: [
+        "--resume", f / "run", "--repeats", "3", "--no-report"], code=1, setup=with_run(),
+            fault=lambda f: full_disk(after=3), kept=finished_jobs),
+    Command("disk full as a resumed run ends", lambda f: ["--resume", f / "run", "--no-report"],
+            code=1, setup=with_run(), fault=lambda f: full_disk(after=1), kept=finished_jobs),
+    Command("the run's folder removed while it runs", run_args("--algos", "tree", "--repeats",
+                                                             "3"), code=1,
+            setup=lambda w, f: (f / "mine.txt").write_text("mine\n"),
+            fault=lambda f: folder_removed_after_first_job(f / "out")),
+    Command("report over the user's report.html", lambda f: ["report", f / "run"],
+            setup=with_run(in_run("report.html", b"<html>my notes</html>"))),
+    Command("report over the user's figure", lambda f: ["report", f / "run"],
+            setup=with_run(digits_png)),
+    Command("ensemble over the user's report.md", lambda f: [
+        "ensemble", f / "run", "--members", "tree,knn"],
+            setup=with_run(in_run("report.md", b"# my notes\n"))),
+    Command("report of a folder without run.json", lambda f: ["report", f / "run"],
+            setup=with_run(lambda run: (run / "run.json").unlink())),
+    Command("report of a truncated run.json", lambda f: ["report", f / "run"],
+            setup=with_run(lambda run: (run / "run.json").write_bytes(
+                (run / "run.json").read_bytes()[:100]))),
+    Command("report of a run.json of garbage", lambda f: ["report", f / "run"],
+            setup=with_run(in_run("run.json", bytes(range(256))))),
+    Command("report of a run.json that is a list", lambda f: ["report", f / "run"],
+            setup=with_run(in_run("run.json", b"[1, 2]"))),
+    Command("report of a run from a newer version", lambda f: ["report", f / "run"],
+            setup=with_run(edit_run_json(version=99))),
+    Command("report of a run of another format", lambda f: ["report", f / "run"],
+            setup=with_run(edit_run_json(format="other"))),
+    Command("report of a folder that does not exist", lambda f: ["report", f / "nowhere"]),
+    Command("report of a file", lambda f: ["report", f / "notes.txt"],
+            setup=lambda w, f: (f / "notes.txt").write_text("mine\n")),
+    Command("report of a run with a truncated job", lambda f: ["report", f / "run"], code=0,
+            setup=with_run(in_job(truncate("probabilities.npz"))), kept=finished_jobs),
+    Command("report of a run with a corrupt job.json", lambda f: ["report", f / "run"], code=0,
+            setup=with_run(in_job(write("job.json", b"{oops"))), kept=finished_jobs),
+    Command("report of a run whose job lost its checksums", lambda f: ["report", f / "run"],
+            code=0, setup=with_run(in_job(remove("checksums.json"))), kept=finished_jobs),
+    Command("compare with a folder that holds no run", lambda f: ["compare", f / "run", f],
+            setup=with_run()),
+    Command("compare runs on different datasets", lambda f: [
+        "compare", f / "run", f / "other", "--fail-if-worse"],
+            setup=lambda w, f: (with_run()(w, f), shutil.copytree(w.run, f / "other"),
+                                edit_run_json(dataset="mnist")(f / "other"))),
+    Command("compare runs on different files", lambda f: ["compare", f / "run", f / "other"],
+            setup=lambda w, f: (with_run()(w, f), shutil.copytree(w.run, f / "other"),
+                                edit_run_json(dataset_checksum="0" * 64)(f / "other"))),
+    Command("ensemble of a folder that holds no run", lambda f: [
+        "ensemble", f, "--members", "tree"]),
+    Command("ensemble with an unknown member", lambda f: [
+        "ensemble", f / "run", "--members", "nope"], setup=with_run()),
+    Command("ensemble with an unknown vote", lambda f: [
+        "ensemble", f / "run", "--members", "tree,knn", "--voting", "loudest"],
+            setup=with_run()),
+    Command("--resume of a folder that holds no run", lambda f: ["--resume", f]),
+    Command("--resume of a run from a newer version", lambda f: ["--resume", f / "run"],
+            setup=with_run(edit_run_json(version=99))),
+    Command("--resume on another dataset", lambda f: [
+        "--resume", f / "run", "--dataset", "fashion"], setup=with_run()),
+    Command("--resume with other shifts", lambda f: [
+        "--resume", f / "run", "--shifts", "rot180"], setup=with_run()),
+    Command("--resume with knn.k above the training images", lambda f: [
+        "--resume", f / "run", "--set", "knn.k=100000"], setup=with_run()),
+]
+
+
 def app_still_answers(world):
     """The app's answer to a blank 28x28 digit: any request must leave it as it was."""
     response = world.client.post("/predict", json={"image": [[0] * 28] * 28})
@@ -480,6 +881,8 @@ def all_cases():
         cases.append(Case("saved-files", name, action, expected, last_folder, prepare))
     cases += [Case("web-app", name, action, status, app_still_answers)
               for name, action, status in WEB]
+    cases += [command.case("cli") for command in CLI]
+    cases += [command.case("run-folder") for command in RUN_FOLDER]
     return cases
 
 

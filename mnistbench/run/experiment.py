@@ -144,7 +144,7 @@ class Experiment:
                     self.checked(), key):
                 now = getattr(self, key)
                 raise ParameterError(f"this run's finished jobs were evaluated with {what} "
-                                     f"{','.join(now) if key == 'shifts' else now or 'none'}; "
+                                     f"{(','.join(now) if key == 'shifts' else now) or 'none'}; "
                                      f"start a new run for {options[key] or 'none'}")
         return extended
 

@@ -44,7 +44,10 @@ def read_document(document, source, options):
         raise ParameterError(f"{where}unknown key '{unknown[0]}'; the keys are: "
                              f"{', '.join(sorted({*options, 'algorithms'}))}")
     tables = document.get("algorithms", {})
-    if not isinstance(tables, dict) or not tables:
+    if not isinstance(tables, dict):
+        raise ParameterError(f"{where}algorithms must be a table of [algorithms.NAME] tables, "
+                             f"got {tables!r}")
+    if not tables:
         raise ParameterError(f"{where}no algorithm to run: add an [algorithms.NAME] table, "
                              "e.g. [algorithms.knn]")
     algorithms = []

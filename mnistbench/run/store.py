@@ -379,8 +379,10 @@ class RunStore:
         except OSError:  # the same fault: run.json keeps "running", which resume reads as dead
             pass
         self.release()
-        kept = len(whole_jobs(self.directory, self.info, lambda line: None)) \
-            if self.jobs_dir().is_dir() else 0
+        if not self.jobs_dir().is_dir():
+            return RunStopped(f"the run stopped: its folder {self.directory} was removed while "
+                              "it ran, and its finished jobs with it")
+        kept = len(whole_jobs(self.directory, self.info, lambda line: None))
         return RunStopped(f"the run stopped: {filesystem_problem(exc)}; {kept} finished jobs "
                           f"are kept in {self.directory}; once that is fixed, finish the run "
                           f"with --resume {self.directory}")
