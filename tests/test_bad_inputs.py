@@ -901,7 +901,9 @@ def test_a_bad_input_is_refused_in_one_sentence_and_loses_nothing(case, world):
 
 
 def test_the_table_is_large_and_every_name_is_unique():
-    assert len(CASES) >= 70
+    assert len(CASES) >= 200
+    assert Counter(case.category for case in CASES)["cli"] + Counter(
+        case.category for case in CASES)["run-folder"] >= 80
     assert len({(case.category, case.name) for case in CASES}) == len(CASES)
 
 
@@ -922,6 +924,16 @@ def test_the_judge_tells_a_traceback_silence_and_loss_apart(world, tmp_path):
     assert lost.kind == "held" and lost.lost
     ok = run_case(Case("t", "web", post_json([[0] * 28] * 28), 422), world)
     assert ok.kind == "silent"
+    said = "mnistbench: error: refused\n"
+    assert run_case(Case("t", "exit", lambda w: Exit(2, said), Exit(2)), world).kind == "held"
+    assert run_case(Case("t", "code", lambda w: Exit(1, said), Exit(2)), world).kind \
+        == "traceback"
+    assert run_case(Case("t", "lines", lambda w: Exit(2, said * 2), Exit(2)), world).kind \
+        == "traceback"
+    assert run_case(Case("t", "trace", lambda w: Exit(2, "Traceback (most recent call last):\n"
+                                                        + said), Exit(2)), world).kind \
+        == "traceback"
+    assert run_case(Case("t", "quiet", lambda w: Exit(0, ""), Exit(2)), world).kind == "silent"
 
 
 def counts(outcomes):
