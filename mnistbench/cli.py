@@ -7,7 +7,7 @@ import time
 import warnings
 
 from mnistbench.errors import (MnistbenchError, MnistbenchWarning, ParameterError,
-                               filesystem_problem)
+                               RunStopped, filesystem_problem)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -332,7 +332,12 @@ def run(args):
         print(f"\n{shifts}")
     print(f"\nresults written to {out}", file=sys.stderr)
     if not args.no_report:
-        print(f"report: {write_run_report(out)}", file=sys.stderr)
+        try:
+            print(f"report: {write_run_report(out)}", file=sys.stderr)
+        except OSError as exc:  # a full disk: the run's results are written, its report not
+            raise RunStopped(f"the run is complete but its report could not be written: "
+                             f"{filesystem_problem(exc)}; write it with 'mnistbench report "
+                             f"{out}'") from None
     # a failed job, or a model that could not be saved: results are written, but say so
     return 1 if ((summary["status"] != "ok") | summary["error"].notna()).any() else 0
 

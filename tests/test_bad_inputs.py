@@ -650,6 +650,20 @@ def finished_jobs(world, folder):
     return {job: files_of(folder / "run" / "jobs" / job) for job in world.run_jobs}
 
 
+def leftovers(folder):
+    """Temporary files and half-written job folders under ``folder``."""
+    return sorted(str(path) for path in folder.rglob("*")
+                  if path.name.endswith(".tmp") or path.name.startswith(".partial-"))
+
+
+def no_leftovers(world, folder):
+    return leftovers(folder)
+
+
+def finished_jobs_and_leftovers(world, folder):
+    return finished_jobs(world, folder), leftovers(folder)
+
+
 def edit_run_json(**changes):
     def damage(run):
         info = json.loads((run / "run.json").read_text())
@@ -733,6 +747,18 @@ def full_disk(after):
     return patched({(os, "fsync"): fsync})
 
 
+def report_on_a_full_disk(run):
+    """The disk fills once the run has ended, as its report is written."""
+    import mnistbench.report.page as page
+
+    real = page.write_report
+
+    def write_report(run_dir):
+        with full_disk(after=0):
+            return real(run_dir)
+    return patched({(page, "write_report"): write_report})
+
+
 def folder_removed_after_first_job(run):
     """The run's folder is removed (by a hand, a cleaner) once its first job is written."""
     from mnistbench.run.store import RunStore
@@ -806,6 +832,12 @@ RUN_FOLDER = [
             fault=lambda f: full_disk(after=3), kept=finished_jobs),
     Command("disk full as a resumed run ends", lambda f: ["--resume", f / "run", "--no-report"],
             code=1, setup=with_run(), fault=lambda f: full_disk(after=1), kept=finished_jobs),
+    Command("disk full while the report is written", lambda f: [
+        "--algos", "tree", "--dataset", "digits", "--out", f / "run"], code=1,
+            fault=lambda f: report_on_a_full_disk(f / "run"), kept=no_leftovers),
+    Command("disk full while ensemble writes its votes", lambda f: [
+        "ensemble", f / "run", "--members", "tree,knn"], setup=with_run(),
+            fault=lambda f: full_disk(after=2), kept=finished_jobs_and_leftovers),
     Command("the run's folder removed while it runs", run_args("--algos", "tree", "--repeats",
                                                              "3"), code=1,
             setup=lambda w, f: (f / "mine.txt").write_text("mine\n"),

@@ -112,12 +112,50 @@ def test_ctrl_c_exits_130_and_keeps_finished_jobs(tmp_path):
     (["--resume", "{tmp}"], "holds no mnistbench run (no run.json)"),
     (["--resume", "{tmp}", "--out", "{tmp}/x"], "--resume continues the run in its own folder"),
     (["--out", "{tmp}/file"], "is a file, not a folder; choose another --out"),
+    (["--out", "{tmp}/file/run"], "Not a directory (a part of the path is a file"),
+    (["--out", "{tmp}/" + "a" * 300], "File name too long (choose a shorter name"),
+    (["--set", "knn.k=1000000000"], "knn.k=1000000000 is more than the 1,437 digits images"),
+    (["--save-models", "{tmp}/file"], "--save-models {tmp}/file is a file, not a folder"),
 ])
 def test_bad_run_folders_are_one_line_and_exit_2(args, message, tmp_path):
     (tmp_path / "file").write_text("not a folder")
-    result = mnistbench(*[arg.format(tmp=tmp_path) for arg in args], "--dataset", "digits")
+    result = mnistbench(*[arg.format(tmp=tmp_path) for arg in args], "--dataset", "digits",
+                        *(() if "--out" in args or "--resume" in args else
+                          ("--out", str(tmp_path / "run"))), "--algos", "knn")
     assert result.returncode == 2, result.stderr
-    assert result.stderr.count("\n") == 1 and message in result.stderr
+    assert result.stderr.count("\n") == 1 and message.format(tmp=tmp_path) in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_folder_of_the_users_files_is_refused_and_left_byte_for_byte(tmp_path):
+    folder = tmp_path / "W"
+    (folder / "figures").mkdir(parents=True)
+    for name in ("summary.csv", "report.html"):
+        (folder / name).write_text("mine\n")
+    result = mnistbench("--algos", "tree", "--dataset", "digits", "--out", "W", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == ("mnistbench: error: W already holds files (figures, report.html, "
+                             "summary.csv); a run writes into a new or empty folder, so choose "
+                             "another --out\n")
+    assert sorted(path.name for path in folder.iterdir()) == ["figures", "report.html",
+                                                               "summary.csv"]
+    assert all((folder / name).read_text() == "mine\n" for name in ("summary.csv",
+                                                                     "report.html"))
+
+
+def test_compare_refuses_runs_on_other_test_images_even_with_fail_if_worse(tmp_path):
+    out = tmp_path / "run"
+    assert mnistbench("--algos", "tree", "--dataset", "digits", "--no-report", "--out",
+                      str(out)).returncode == 0
+    info = json.loads((out / "run.json").read_text())
+    for name, change in (("other-dataset", {"dataset": "mnist"}),
+                         ("other-files", {"dataset_checksum": "0" * 32})):
+        other = tmp_path / name
+        other.mkdir()
+        (other / "run.json").write_text(json.dumps({**info, **change}))
+        result = mnistbench("compare", str(out), str(other), "--fail-if-worse")
+        assert result.returncode == 2 and result.stdout == ""
+        assert result.stderr.count("\n") == 1 and "compare runs on the same" in result.stderr
 
 
 def test_resume_extends_a_run_and_prints_the_whole_table(tmp_path):

@@ -229,7 +229,7 @@ class RunStore:
             raise ParameterError(f"cannot write the run: {filesystem_problem(exc)}") from None
         if info["status"] == "running" and info.get("host") != socket.gethostname() \
                 and heartbeat_is_fresh(info):
-            store.release()  # another host's process, which the lock cannot see
+            store._unlock()  # another host's process, which the lock cannot see
             raise ParameterError(f"{store.directory} is being written by another mnistbench "
                                  f"process ({run_state(store.directory, info)}); wait for it "
                                  "to end or stop it")
@@ -370,8 +370,6 @@ class RunStore:
         self._stop_heartbeat.set()
         if self._heartbeat is not None:
             self._heartbeat.join()
-        for leftover in self.jobs_dir().glob(f"{PARTIAL}*"):  # the job being written
-            shutil.rmtree(leftover, ignore_errors=True)
         self.info.update(status="stopped", ended_at=utc_now())
         self.info["attempts"][-1].update(ended_at=self.info["ended_at"], status="stopped")
         try:
@@ -388,6 +386,12 @@ class RunStore:
                           f"with --resume {self.directory}")
 
     def release(self):
-        """Let another process write the run."""
+        """Let another process write the run; a job this process was writing when a write
+        failed (a full disk) is removed, half-written, before the lock goes."""
+        for leftover in self.jobs_dir().glob(f"{PARTIAL}*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        self._unlock()
+
+    def _unlock(self):
         fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         os.close(self._lock_fd)
