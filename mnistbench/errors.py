@@ -45,11 +45,12 @@ class MnistbenchWarning(UserWarning):
 
 
 def filesystem_problem(exc):
-    """An :class:`OSError` as a few words naming the path and the problem, e.g.
-    ``"results/x/run.json: No space left on device (free some space)"``."""
-    path = exc.filename if exc.filename is not None else "a file"
-    if exc.filename2 is not None:
-        path = f"{path} -> {exc.filename2}"
-    reason = exc.strerror or os.strerror(exc.errno or 0) or type(exc).__name__
+    """An :class:`OSError` as a few words naming the path (where it has one) and the problem,
+    e.g. ``"results/x/run.json: No space left on device (free some space)"``."""
+    reason = exc.strerror or (os.strerror(exc.errno) if exc.errno else type(exc).__name__)
     advice = FILESYSTEM_ADVICE.get(exc.errno)
-    return f"{path}: {reason}" + (f" ({advice})" if advice else "")
+    said = reason + (f" ({advice})" if advice else "")
+    if exc.filename is None:
+        return said
+    path = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+    return f"{path}: {said}"

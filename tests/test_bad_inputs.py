@@ -827,6 +827,8 @@ RUN_FOLDER = [
             setup=with_run(), fault=outside),
     Command("--resume of a run that another process writes", lambda f: ["--resume", f / "run"],
             setup=with_run(), fault=lambda f: locked(f / "run")),
+    Command("disk full as a new run begins", run_args("--algos", "tree"),
+            fault=lambda f: full_disk(after=0)),
     Command("disk full while a resumed run writes a job", lambda f: [
         "--resume", f / "run", "--repeats", "3", "--no-report"], code=1, setup=with_run(),
             fault=lambda f: full_disk(after=3), kept=finished_jobs),

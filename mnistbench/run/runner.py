@@ -239,16 +239,22 @@ def execute(store, experiment, engine, progress=None):
                 say(f"{done} jobs done ({result.spec.job_id}: {result.record['status']} on "
                     f"{result.record.get('host')})")
         summary = store.end("complete")
-    except OSError as exc:  # a full disk, a folder removed: the finished jobs are kept
-        raise store.stopped_by(exc) from None
-    except BaseException:
+    except BaseException as exc:
+        if is_storage_fault(exc):  # a full disk, a folder removed: the finished jobs are kept
+            raise store.stopped_by(exc) from None
         try:
             store.end("interrupted")
-        except OSError as exc:
-            raise store.stopped_by(exc) from None
+        except OSError as fault:
+            raise store.stopped_by(fault) from None
         raise
     summary.attrs["directory"] = str(store.directory)
     return summary
+
+
+def is_storage_fault(exc):
+    """Whether ``exc`` is a fault of the files the run writes (each such error names its file),
+    not of, say, a cluster's connection."""
+    return isinstance(exc, OSError) and exc.filename is not None
 
 
 def run_placed(spec, experiment, placement, algorithms, progress=None):

@@ -30,6 +30,7 @@ job folders are the record; the run-level tables can always be rebuilt from them
 (:func:`~mnistbench.run.loading.load_run` reads the job folders).
 """
 
+import contextlib
 import datetime
 import fcntl
 import io
@@ -45,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from mnistbench.analysis.tables import derived_tables
-from mnistbench.errors import ParameterError, RunStopped, filesystem_problem
+from mnistbench.errors import MnistbenchError, ParameterError, RunStopped, filesystem_problem
 from mnistbench.run.environment import utc_now
 from mnistbench.run.integrity import CHECKSUMS_FILE, checksums_text
 from mnistbench.run.perimage import PREDICTIONS_FILE, predictions_bytes
@@ -92,7 +93,7 @@ def write_atomic(path, data):
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        if exc.filename is None:  # a write or fsync that failed names no file: name it
+        if exc.filename in (None, str(tmp)):  # name the file the user knows, not its draft
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
     except BaseException:
@@ -366,20 +367,27 @@ class RunStore:
     def stopped_by(self, exc):
         """After the write that raised ``exc`` (an OSError: a full disk, a folder removed):
         record the run as stopped where that can still be written, release it, and return the
-        :class:`~mnistbench.errors.RunStopped` that says what happened and what is kept."""
+        :class:`~mnistbench.errors.RunStopped` that says what happened and what is kept (a
+        plain :class:`~mnistbench.errors.MnistbenchError`, exit code 2, if it had not begun)."""
         self._stop_heartbeat.set()
         if self._heartbeat is not None:
             self._heartbeat.join()
         self.info.update(status="stopped", ended_at=utc_now())
-        self.info["attempts"][-1].update(ended_at=self.info["ended_at"], status="stopped")
+        if self.info["attempts"]:  # none if the first attempt stopped before it began
+            self.info["attempts"][-1].update(ended_at=self.info["ended_at"], status="stopped")
         try:
             self.save_info()
         except OSError:  # the same fault: run.json keeps "running", which resume reads as dead
             pass
         self.release()
-        if not self.jobs_dir().is_dir():
+        if not self.directory.is_dir():
             return RunStopped(f"the run stopped: its folder {self.directory} was removed while "
                               "it ran, and its finished jobs with it")
+        if not (self.directory / RUN_FILE).is_file():  # stopped before its record was written
+            for path in (self.jobs_dir(), self.directory / LOCK_FILE):  # empty again, reusable
+                with contextlib.suppress(OSError):
+                    path.rmdir() if path.is_dir() else path.unlink()
+            return MnistbenchError(f"the run could not start: {filesystem_problem(exc)}")
         kept = len(whole_jobs(self.directory, self.info, lambda line: None))
         return RunStopped(f"the run stopped: {filesystem_problem(exc)}; {kept} finished jobs "
                           f"are kept in {self.directory}; once that is fixed, finish the run "
