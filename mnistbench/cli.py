@@ -213,7 +213,7 @@ def write_run_report(run_dir):
     """The run's report, written only where it replaces no file of the user's."""
     from mnistbench.report.page import write_report
     from mnistbench.run.loading import read_info
-    from mnistbench.run.store import check_report_files
+    from mnistbench.run.folders import check_report_files
 
     read_info(run_dir)  # "not a run" before "files in the way"
     check_report_files(run_dir)
@@ -233,7 +233,7 @@ def compare(args):
 def ensemble(args):
     from mnistbench.report.console import ensemble_table
     from mnistbench.run.combine import ensemble_run
-    from mnistbench.run.store import check_report_files
+    from mnistbench.run.folders import check_report_files
 
     if not args.no_report:  # before the votes are written: the report must be able to follow
         check_report_files(args.run_dir)
@@ -287,7 +287,8 @@ def run(args):
     if args.list:
         return list_algorithms()
     from mnistbench.run.experiment import Experiment, args_options
-    from mnistbench.run.store import check_report_files, default_run_dir
+    from mnistbench.run.folders import check_report_files
+    from mnistbench.run.store import default_run_dir
 
     if args.resume:
         if args.out:

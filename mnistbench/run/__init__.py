@@ -2,5 +2,5 @@
 ``experiment_file``, its ``algorithms``, job ``spec`` s and their ``values``), orchestration
 (``runner``) on an engine (``engines``, ``parallel``, ``timeout``), one job in named stages
 (``job``: ``conditions``, ``memory``, ``timing``), what it records (``schema``), the run's
-folder (``store`` writes, ``loading`` reads, ``integrity`` checks), and votes of a finished
-run's jobs (``combine``)."""
+folder (``store`` writes, ``loading`` reads, ``integrity`` checks, ``folders`` keeps it off the
+user's files), and votes of a finished run's jobs (``combine``)."""

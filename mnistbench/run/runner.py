@@ -26,8 +26,8 @@ from mnistbench.run.job import failed_result, run_job
 from mnistbench.run.engines import open_engine
 from mnistbench.run.parallel import NoResult, limit_threads, run_jobs
 from mnistbench.run.spec import build_classifier
-from mnistbench.run.store import (RunStore, check_new_run_folder, default_run_dir,
-                                  writable_folder)
+from mnistbench.run.folders import check_new_run_folder, writable_folder
+from mnistbench.run.store import RunStore, default_run_dir
 from mnistbench.run.timeout import ChildDied, TimedOut, call_with_timeout
 
 # parameters that count training images (our KNN's k, scikit-learn's n_neighbors): a value
