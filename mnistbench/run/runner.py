@@ -102,6 +102,18 @@ def run_benchmark(algos, dataset="mnist", data_dir=None, seed=0, params=None, ou
     pandas.DataFrame
         ``summary.csv``: one row per job; ``.attrs["directory"]`` is the run's folder, for
         :func:`mnistbench.load_run`.
+
+    Raises
+    ------
+    ParameterError
+        Before anything runs, for a bad name or value (a ``k`` above the training images
+        included), an ``out`` folder that is not new or empty, or a ``save_models`` folder that
+        cannot hold models.
+    DataError
+        Before anything runs, for data that cannot be read.
+    RunStopped
+        When a write fails once the run has begun (a full disk, its folder removed): the
+        finished jobs are kept, and :func:`resume_benchmark` finishes the run.
     """
     experiment = Experiment.from_options(
         algos, params, grid, dataset=dataset, data_dir=data_dir, seed=seed, repeats=repeats,
