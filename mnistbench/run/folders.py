@@ -7,6 +7,7 @@ an earlier report wrote (:func:`check_report_files`). Each refusal is one
 written.
 """
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -50,10 +51,13 @@ def folder_entries(directory):
 
 
 def writable_folder(directory, flag):
-    """Make the folder ``directory`` (and its parents) if need be and check that a file can
-    be written in it; an error names ``flag`` (``--save-models``), the path and the cause."""
+    """Check that the folder ``directory`` can be made if need be and hold a file; an error
+    names ``flag`` (``--save-models``), the path and the cause. Folders made to check are
+    removed again: the models folder may lie inside the run's own, which must start empty."""
     directory = Path(directory)
+    made = []
     try:
+        made = [folder for folder in (directory, *directory.parents) if not folder.exists()]
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=directory):
             pass
@@ -61,6 +65,10 @@ def writable_folder(directory, flag):
         raise ParameterError(f"{flag} {directory} is a file, not a folder") from None
     except OSError as exc:
         raise ParameterError(f"{flag} {filesystem_problem(exc)}") from None
+    finally:
+        for folder in made:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 # what the report writes into a run's folder, and how each file of ours begins: a file of that
