@@ -17,23 +17,17 @@ from pathlib import Path
 
 from mnistbench.classifiers import backends, registry
 from mnistbench.datasets import load_dataset
-from mnistbench.datasets.sources import holdout_size
-from mnistbench.errors import DataError, ParameterError
-from mnistbench.run.conditions import HOLDOUT_FRACTION
+from mnistbench.errors import DataError
 from mnistbench.run.environment import environment
-from mnistbench.run.experiment import LARGE, Experiment
+from mnistbench.run.experiment import Experiment
 from mnistbench.run.job import failed_result, run_job
 from mnistbench.run.engines import open_engine
 from mnistbench.run.parallel import NoResult, limit_threads, run_jobs
+from mnistbench.run.preflight import check_against_data, check_size
 from mnistbench.run.spec import build_classifier
-from mnistbench.run.folders import check_new_run_folder, writable_folder
+from mnistbench.run.folders import check_new_run_folder
 from mnistbench.run.store import RunStore, default_run_dir
 from mnistbench.run.timeout import ChildDied, TimedOut, call_with_timeout
-
-# parameters that count training images (our KNN's k, scikit-learn's n_neighbors): a value
-# above the images a job fits on is refused before the run, not by every job after loading
-NEIGHBOUR_COUNTS = ("k", "n_neighbors")
-
 
 def run_benchmark(algos, dataset="mnist", data_dir=None, seed=0, params=None, out=None,
                   save_models=None, n_jobs=1, progress=None, repeats=1, grid=None, shifts=None,
@@ -184,35 +178,6 @@ def resume_benchmark(run_dir, n_jobs=1, progress=None, backend="local", address=
         raise
     with engine:
         return execute(store, experiment, engine, progress)
-
-
-def check_size(experiment, yes, progress):
-    """Say how many jobs a large experiment holds; refuse one above :data:`LARGE` without
-    ``yes``."""
-    count = experiment.job_count()
-    if count > LARGE and not yes:
-        raise ParameterError(f"this experiment holds {count:,} jobs; run it with --yes "
-                             "(yes=True) if that is what you mean")
-    if count > LARGE and progress:
-        progress(f"{count:,} jobs, expanded as they run")
-
-
-def check_against_data(experiment, data):
-    """What can be checked only with the data in hand, before any job runs: no neighbour count
-    above the images a job fits on, and a models folder that can hold models (made here)."""
-    n_fit = len(data.X_train) - (holdout_size(len(data.X_train), HOLDOUT_FRACTION)
-                                 if experiment.target_accuracy is not None else 0)
-    for algorithm in experiment.algorithms:
-        for param in NEIGHBOUR_COUNTS:
-            values = [algorithm.params[param]] if param in algorithm.params else []
-            for value in values + list(algorithm.grid.get(param, [])):
-                largest = max(value) if isinstance(value, (list, tuple)) and value else value
-                if isinstance(largest, int) and largest > n_fit:
-                    raise ParameterError(f"{algorithm.name}.{param}={largest} is more than the "
-                                         f"{n_fit:,} {experiment.dataset} images each job fits "
-                                         "on")
-    if experiment.save_models:
-        writable_folder(experiment.save_models, "--save-models")
 
 
 def execute(store, experiment, engine, progress=None):
