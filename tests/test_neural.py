@@ -17,7 +17,8 @@ from mnistbench.classifiers.persistence import save_model
 from mnistbench.classifiers.registry import algorithm_names, get_class, get_classifier
 
 NEURAL = ("mlp", "tf-softmax", "tf-mlp", "cnn")
-HISTORY_KEYS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
+HISTORY_KEYS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "kept",
+                "stop_reason"]
 
 
 def fit_tiny(name, digits, **params):
@@ -179,10 +180,16 @@ def test_history_and_chosen_params(name, fitted):
     assert [row["epoch"] for row in history] == list(range(1, len(history) + 1))
     assert all(a["seconds"] < b["seconds"] for a, b in zip(history, history[1:]))
     assert 0.5 < history[-1]["val_accuracy"] <= 1
-    if name != "mlp":  # the MLP may stop early
-        assert len(history) == TINY[name]["epochs"]
-    assert classifier.chosen_params_["preset"] == classifier.preset
-    assert classifier.chosen_params_["epochs"] == TINY[name]["epochs"]
+    # the epoch limit, or patience before it: one reason, on the last row; one kept epoch
+    chosen = classifier.chosen_params_
+    assert len(history) == chosen["epochs_run"] <= TINY[name]["epochs"]
+    assert [row["stop_reason"] for row in history] == [""] * (len(history) - 1) + [
+        chosen["stopped"]]
+    assert chosen["stopped"] == ("epoch limit" if len(history) == TINY[name]["epochs"]
+                                 else "patience")
+    assert [row["epoch"] for row in history if row["kept"]] == [chosen["kept_epoch"]]
+    assert chosen["preset"] == classifier.preset
+    assert chosen["epochs"] == TINY[name]["epochs"]
 
 
 @pytest.mark.parametrize("name", NEURAL)
@@ -191,8 +198,11 @@ def test_resolved_params_hold_the_preset_with_its_overrides(name, fitted):
     preset = {key: value for key, value in classifier.PRESETS[classifier.preset].items()
               if key != "description"}
     resolved = classifier.resolved_params_
-    assert resolved == {**classifier.get_params(), **preset, **TINY[name]}
-    assert resolved["batch_size"] == preset["batch_size"] and resolved["random_state"] == 0
+    # on the 1,293 digits an adaptive preset takes smaller batches, and records them
+    chosen_batch = {key: value for key, value in classifier.chosen_params_.items()
+                    if key == "batch_size"}
+    assert resolved == {**classifier.get_params(), **preset, **TINY[name], **chosen_batch}
+    assert resolved["random_state"] == 0
 
 
 def test_the_mlp_training_accuracy_pass_is_logging_time(fitted):
@@ -324,8 +334,8 @@ def test_monitor_records_accuracy_without_changing_the_model(name, digits):
     monitored = get_classifier(name, random_state=0, **TINY[name]).fit(
         digits.X_train, digits.y_train, monitor=(digits.X_test, digits.y_test))
     np.testing.assert_array_equal(monitored.predict(digits.X_test), plain.predict(digits.X_test))
-    # the epoch whose weights the model kept (the mlp restores its best one)
-    kept = monitored.history_[monitored.chosen_params_.get("best_epoch", 0) - 1]
+    # the epoch whose weights the model kept (the best one where the preset restores it)
+    kept = monitored.history_[monitored.chosen_params_["kept_epoch"] - 1]
     assert kept["monitor_accuracy"] == pytest.approx(monitored.score(digits.X_test, digits.y_test))
     assert "monitor_accuracy" not in plain.history_[-1]
     assert not hasattr(monitored, "_monitor")

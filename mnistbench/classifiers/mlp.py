@@ -14,21 +14,30 @@ from mnistbench.classifiers.neural import NeuralClassifier
 NETWORK_FILE = "mlp.joblib"
 
 PRESETS = {
+    "adaptive": {
+        "description": "one hidden layer of 100 ReLU units, Adam 1e-3, batch 200; at least "
+                       "3,000 steps, then stops when the holdout loss has not improved for 10 "
+                       "epochs, keeping the best epoch's weights; at most 200 epochs or 300 s",
+        "hidden_layer_sizes": [100], "alpha": 1e-4, "learning_rate": 1e-3, "batch_size": 200,
+        "epochs": 200, "min_batches": 50,
+        "min_steps": 3000, "patience": 10, "min_delta": 0.0,
+        "watch": "val_loss", "seconds": 300},
     "adam-100": {
         "description": "one hidden layer of 100 ReLU units, Adam 1e-3, batch 200; stops when "
                        "holdout accuracy has not improved by 1e-4 for 10 epochs (97.6% measured)",
         "hidden_layer_sizes": [100], "alpha": 1e-4, "learning_rate": 1e-3, "batch_size": 200,
-        "epochs": 200, "patience": 10, "tol": 1e-4},
+        "epochs": 200, "patience": 10, "min_delta": 1e-4, "watch": "val_accuracy"},
 }
 
 
 class MLP(NeuralClassifier):
-    """Multi-layer perceptron (scikit-learn), early-stopped on the validation holdout."""
+    """Multi-layer perceptron (scikit-learn), early-stopped on the validation holdout; presets
+    adaptive (the default), adam-100."""
 
     PRESETS = PRESETS
     BACKEND_MODULES = ()
 
-    def __init__(self, preset="adam-100", epochs=None, batch_size=None, learning_rate=None,
+    def __init__(self, preset="adaptive", epochs=None, batch_size=None, learning_rate=None,
                  time_budget=None, validation_fraction=0.1, augment="none",
                  augment_holdout=False, random_state=None, verbose=0):
         self.preset = preset
@@ -53,33 +62,28 @@ class MLP(NeuralClassifier):
         labels = np.arange(len(self.classes_))
         # a RandomState, not the int: partial_fit re-seeds from an int on every call, which
         # would repeat one shuffle order every epoch
+        # no larger than the data: scikit-learn would clip it with a warning
+        settings["batch_size"] = min(settings["batch_size"], len(X_fit))
+        plan = self._plan(settings, len(X_fit))
         net = MLPClassifier(
             hidden_layer_sizes=tuple(settings["hidden_layer_sizes"]), alpha=settings["alpha"],
-            # no larger than the data: scikit-learn would clip it with a warning
-            batch_size=min(settings["batch_size"], len(X_fit)),
-            learning_rate_init=settings["learning_rate"],
+            batch_size=settings["batch_size"], learning_rate_init=settings["learning_rate"],
             random_state=np.random.RandomState(self.random_state))
-        best_score, best_weights, stale = -np.inf, None, 0
-        log = self._epoch_log(settings["epochs"], net.predict_proba)
-        for _ in range(settings["epochs"]):
+        best_weights = None
+        log = self._epoch_log(settings, plan, net.predict_proba)
+        while True:
             net.partial_fit(X_fit, y_fit, classes=labels)
             val_proba = net.predict_proba(X_val)
-            val_score = np.mean(val_proba.argmax(axis=1) == y_val)
-            # scikit-learn's early-stopping rule and best-epoch restore
-            stale = stale + 1 if val_score < best_score + settings["tol"] else 0
-            if val_score > best_score:
-                best_score = val_score
-                best_weights = ([w.copy() for w in net.coefs_], [b.copy() for b in net.intercepts_])
             with log.untimed():  # a pass over the training set, for the history alone
                 accuracy = net.score(X_fit, y_fit)
-            within_budget = log.add(net.loss_, accuracy, log_loss(y_val, val_proba, labels=labels),
-                                    val_score)
-            if not within_budget or stale >= settings["patience"]:
+            go_on = log.add(net.loss_, accuracy, log_loss(y_val, val_proba, labels=labels),
+                            np.mean(val_proba.argmax(axis=1) == y_val))
+            if log.improved:  # scikit-learn's best-epoch restore
+                best_weights = ([w.copy() for w in net.coefs_], [b.copy() for b in net.intercepts_])
+            if not go_on:
                 break
         net.coefs_, net.intercepts_ = best_weights
-        self.history_ = log.close()
-        self.chosen_params_["best_epoch"] = int(np.argmax(
-            [row["val_accuracy"] for row in self.history_]) + 1)
+        self._close_log(log, restore_best=True)
         self.model_ = net
 
     def _network_size(self, n_fit, n_predict, n_features, n_classes):

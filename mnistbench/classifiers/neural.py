@@ -9,6 +9,7 @@ inside methods only.
 
 import contextlib
 import json
+import math
 import time
 
 import numpy as np
@@ -19,6 +20,7 @@ from mnistbench.classifiers.presets import merged_settings, preset_settings
 
 OVERRIDES = ("epochs", "batch_size", "learning_rate")  # parameters that override a preset
 FITTED_FILE = "fitted.json"
+SMALLEST_BATCH = 16  # the least batch size an adaptive preset goes down to on small data
 CLASSES_FILE = "classes.npy"
 # saved as JSON; models saved before resolved_params_ existed load without it
 FITTED_ATTRIBUTES = ("n_features_in_", "image_shape_", "history_", "chosen_params_",
@@ -79,9 +81,34 @@ class NeuralClassifier(DigitClassifier):
         del self._log
         return self
 
-    def _epoch_log(self, epochs, predict_proba, verbose=None):
-        """An :class:`EpochLog` for this fit; ``predict_proba`` maps scaled flat pixels to the
-        probabilities of the network as it is now (used only with a ``monitor``)."""
+    def _plan(self, settings, n_fit):
+        """``(epoch limit, optimizer steps per epoch)`` of a fit on ``n_fit`` images.
+
+        Where the preset has them, small data get smaller batches, for at least
+        ``min_batches`` steps an epoch (never under 16 images; not when ``batch_size`` is
+        given), and a limit raised to at least ``min_steps`` optimizer steps (not when
+        ``epochs`` is given: then it is the limit). ``settings["batch_size"]`` is updated,
+        and a batch size so chosen is recorded in ``chosen_params_`` and
+        ``resolved_params_``.
+        """
+        if self.batch_size is None and settings.get("min_batches"):
+            batch = max(min(settings["batch_size"], n_fit // settings["min_batches"]),
+                        SMALLEST_BATCH)
+            if batch != settings["batch_size"]:
+                settings["batch_size"] = self.chosen_params_["batch_size"] = batch
+                self.resolved_params_["batch_size"] = batch
+        steps = math.ceil(n_fit / settings["batch_size"])
+        epochs = settings["epochs"]
+        if self.epochs is None and settings.get("min_steps"):
+            epochs = max(epochs, math.ceil(settings["min_steps"] / steps))
+        return epochs, steps
+
+    def _epoch_log(self, settings, plan, predict_proba, verbose=None):
+        """An :class:`EpochLog` for a fit planned as ``plan`` (see :meth:`_plan`), stopping as
+        ``settings`` say: ``patience`` epochs without a ``min_delta`` gain in ``watch``; the
+        time budget is ``time_budget``, else the preset's
+        ``seconds``. ``predict_proba`` maps scaled flat pixels to the probabilities of the
+        network as it is now (used only with a ``monitor``)."""
         score = None
         if self._monitor is not None:
             X_monitor = scaled(self._pixels(self._monitor[0]))
@@ -91,9 +118,21 @@ class NeuralClassifier(DigitClassifier):
                 predicted = self.classes_[predict_proba(X_monitor).argmax(axis=1)]
                 return float(np.mean(predicted == y_monitor))
             score = monitor_score
-        self._log = EpochLog(epochs, self.time_budget,
-                             self.verbose if verbose is None else verbose, score)
+        budget = self.time_budget if self.time_budget is not None else settings.get("seconds")
+        self._log = EpochLog(plan[0], budget, self.verbose if verbose is None else verbose,
+                             score, patience=settings.get("patience"),
+                             min_delta=settings.get("min_delta", 0.0),
+                             watch=settings.get("watch", "val_loss"))
         return self._log
+
+    def _close_log(self, log, restore_best):
+        """``history_`` from ``log``, and in ``chosen_params_`` the epochs run, the epoch whose
+        weights were kept (the best one's if ``restore_best``, else the last) and why training
+        stopped."""
+        self.history_ = log.close(log.best_epoch if restore_best else None)
+        self.chosen_params_.update(
+            epochs_run=len(self.history_), stopped=self.history_[-1]["stop_reason"],
+            kept_epoch=next(row["epoch"] for row in self.history_ if row["kept"]))
 
     def check_params(self):
         check_choice("preset", self.preset, tuple(self.PRESETS))
@@ -187,19 +226,31 @@ def predict_in_chunks(forward, X, rows):
 
 
 class EpochLog:
-    """Collects ``history_`` rows, shows progress and says when the time budget is spent.
+    """Collects ``history_`` rows, shows progress and decides when training stops.
+
+    Training stops after the epoch that spends the time budget, after ``patience`` epochs in a
+    row that do not improve the ``watch``-ed holdout quantity (``val_loss``, lower is better,
+    or ``val_accuracy``) by more than ``min_delta``, or at the epoch limit; :meth:`stop` records another reason (a step limit). After
+    each epoch, ``improved`` says whether it is the best so far (strictly), for adapters that
+    keep the best weights.
 
     ``monitor``, if given, is called after each epoch for ``monitor_accuracy``. Its time, and
     that of any block run under :meth:`untimed`, is left out of ``seconds`` and counted in
     ``untimed_seconds``.
     """
 
-    def __init__(self, epochs, time_budget=None, verbose=0, monitor=None):
+    def __init__(self, epochs, time_budget=None, verbose=0, monitor=None, patience=None,
+                 min_delta=0.0, watch="val_loss"):
         from tqdm.auto import tqdm
 
         self.rows = []
+        self.epochs = epochs
         self.time_budget = time_budget
         self.monitor = monitor
+        self.patience, self.min_delta = patience, min_delta
+        self.watch = watch
+        self.best, self.best_epoch, self.stale, self.improved = -math.inf, 0, 0, False
+        self.stop_reason = None
         self.start = time.perf_counter()
         self.untimed_seconds = 0.0
         self.bar = tqdm(total=epochs, unit="epoch", disable=not verbose, leave=False)
@@ -216,7 +267,7 @@ class EpochLog:
             self.untimed_seconds += spent
 
     def add(self, loss, accuracy, val_loss, val_accuracy):
-        """Record one epoch; return False once the time budget is spent."""
+        """Record one epoch; return False once training should stop."""
         row = {"epoch": len(self.rows) + 1, "loss": float(loss), "accuracy": float(accuracy),
                "val_loss": float(val_loss), "val_accuracy": float(val_accuracy),
                "seconds": time.perf_counter() - self.start}
@@ -226,9 +277,35 @@ class EpochLog:
         self.rows.append(row)
         self.bar.update()
         self.bar.set_postfix(loss=f"{row['loss']:.4f}", val_accuracy=f"{val_accuracy:.4f}")
-        return self.time_budget is None or row["seconds"] < self.time_budget
+        # scikit-learn's rule: an epoch that does not beat the best by min_delta is stale
+        score = -row[self.watch] if self.watch.endswith("loss") else row[self.watch]
+        self.stale = self.stale + 1 if score < self.best + self.min_delta else 0
+        self.improved = score > self.best
+        if self.improved:
+            self.best, self.best_epoch = score, row["epoch"]
+        if row["epoch"] >= self.epochs:
+            self.stop("epoch limit")
+        elif self.time_budget is not None and row["seconds"] >= self.time_budget:
+            self.stop("time budget")
+        elif self.patience is not None and self.stale >= self.patience:
+            self.stop("patience")
+        return self.stop_reason is None
 
-    def close(self):
-        """Close the progress bar; return the history rows."""
+    def stop(self, reason):
+        """Record why training stopped (the first reason given wins)."""
+        self.stop_reason = self.stop_reason or reason
+
+    def close(self, kept_epoch=None):
+        """Close the progress bar; return the history rows, each with ``kept`` (whether its
+        weights are the fitted model's: ``kept_epoch``, by default the last) and, on the last
+        row, ``stop_reason``."""
         self.bar.close()
+        kept_epoch = kept_epoch or len(self.rows)
+        for row in self.rows:
+            row["kept"] = row["epoch"] == kept_epoch
+            row["stop_reason"] = ""
+        if self.rows:
+            # an outside stopper (Keras' EarlyStopping) ends training before the limit
+            self.rows[-1]["stop_reason"] = self.stop_reason or (
+                "epoch limit" if len(self.rows) >= self.epochs else "patience")
         return self.rows

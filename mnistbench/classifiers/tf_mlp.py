@@ -18,6 +18,15 @@ PREDICT_ACTIVATIONS = 2 ** 24  # rows per prediction call: the widest layer's 64
 ADAM = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}  # Keras' defaults
 
 PRESETS = {
+    "adaptive": {
+        "description": "256-128 ReLU, dropout 0.2, Adam peaking at 1e-3 on a one-cycle "
+                       "schedule over the planned steps: 8 epochs of batch 128, at least 3,000 "
+                       "steps on small data; stops when the holdout loss has not improved for "
+                       "10 epochs, keeping the best epoch's weights; at most 300 s",
+        "hidden": [256, 128], "dropout": 0.2, "optimizer": "adam", "learning_rate": 1e-3,
+        "schedule": "one-cycle", "epochs": 8, "batch_size": 128, "min_batches": 50,
+        "min_steps": 3000,
+        "patience": 10, "restore_best": True, "seconds": 300},
     "dense-256-128": {
         "description": "256-128 ReLU, dropout 0.2, Adam 1e-3, 8 epochs of batch 128 (~98.1%)",
         "hidden": [256, 128], "dropout": 0.2, "optimizer": "adam", "learning_rate": 1e-3,
@@ -35,11 +44,12 @@ PRESETS = {
 
 
 class TFMLP(NeuralClassifier):
-    """MLP in TensorFlow (no Keras); presets dense-256-128, dense-128-64, dense-1000-250-100."""
+    """MLP in TensorFlow (no Keras); presets adaptive (the default), dense-256-128,
+    dense-128-64, dense-1000-250-100."""
 
     PRESETS = PRESETS
 
-    def __init__(self, preset="dense-256-128", epochs=None, batch_size=None, learning_rate=None,
+    def __init__(self, preset="adaptive", epochs=None, batch_size=None, learning_rate=None,
                  time_budget=None, validation_fraction=0.1, augment="none",
                  augment_holdout=False, random_state=None, verbose=0):
         self.preset = preset
@@ -68,7 +78,10 @@ class TFMLP(NeuralClassifier):
             else tf.random.Generator.from_non_deterministic_state()
         sizes = [X.shape[1], *settings["hidden"], len(self.classes_)]
         weights = [tf.Variable(array) for array in glorot_weights(rng, sizes)]
-        update = make_optimizer(settings["optimizer"], weights, settings["learning_rate"])
+        plan = self._plan(settings, len(y_fit))
+        update = make_optimizer(settings["optimizer"], weights, learning_rate_schedule(
+            settings["learning_rate"], settings.get("schedule", "constant"),
+            plan[0] * plan[1]))
         X_fit, y_fit = tf.constant(X_fit), tf.constant(y_fit, tf.int32)
         batch_size, dropout = settings["batch_size"], settings["dropout"]
 
@@ -91,18 +104,24 @@ class TFMLP(NeuralClassifier):
             return loss_sum / seen, tf.cast(correct, tf.float32) / seen, steps
 
         steps_left = settings.get("steps", math.inf)
-        log = self._epoch_log(settings["epochs"], lambda X: tf.nn.softmax(
+        log = self._epoch_log(settings, plan, lambda X: tf.nn.softmax(
             forward(weights, tf.constant(X))).numpy())
-        for _ in range(settings["epochs"]):
+        best = None
+        while True:
             order = tf.argsort(rng.uniform([len(y_fit)]))  # this epoch's shuffle
             loss, accuracy, steps = train_epoch(order, tf.constant(min(steps_left, 2**31 - 1),
                                                                    tf.int64))
             steps_left -= int(steps)
+            if steps_left <= 0:
+                log.stop("step limit")
             val_loss, val_accuracy = evaluate(weights, X_val, y_val)
-            if not log.add(loss, accuracy, val_loss, val_accuracy) or steps_left <= 0:
+            go_on = log.add(loss, accuracy, val_loss, val_accuracy)
+            if log.improved and settings.get("restore_best"):
+                best = [w.numpy() for w in weights]
+            if not go_on:
                 break
-        self.history_ = log.close()
-        self.weights_ = [w.numpy() for w in weights]
+        self._close_log(log, settings.get("restore_best", False))
+        self.weights_ = best or [w.numpy() for w in weights]
         self._compile()
 
     def _network_size(self, n_fit, n_predict, n_features, n_classes):
@@ -171,22 +190,45 @@ def glorot_weights(rng, sizes):
     return arrays
 
 
-def make_optimizer(name, variables, learning_rate):
-    """A function applying one step of plain SGD or of Adam to ``variables``, given gradients."""
+def learning_rate_schedule(peak, schedule, steps):
+    """The learning rate as a function of the step count (a float tensor, from 1): ``constant``
+    at ``peak``, or ``one-cycle`` over ``steps``: a linear warm-up from ``peak`` / 10 over
+    the first 20%, then a cosine decay to 0 (the shape of Keras' ``CosineDecay`` with
+    warm-up, which the CNN uses)."""
     import tensorflow as tf
 
+    if schedule == "constant":
+        return lambda step: peak
+    warmup = max(steps // 5, 1)
+    decay = max(steps - warmup, 1)
+
+    def one_cycle(step):
+        rising = peak / 10 + (peak - peak / 10) * step / warmup
+        progress = tf.minimum((step - warmup) / decay, 1.0)
+        falling = peak * 0.5 * (1 + tf.cos(math.pi * progress))
+        return tf.where(step <= warmup, rising, falling)
+    return one_cycle
+
+
+def make_optimizer(name, variables, learning_rate):
+    """A function applying one step of plain SGD or of Adam to ``variables``, given gradients;
+    ``learning_rate`` maps the step count (from 1) to the rate."""
+    import tensorflow as tf
+
+    step = tf.Variable(0.0)
     if name == "sgd":
         def sgd(gradients):
+            step.assign_add(1.0)
+            rate = learning_rate(step)
             for variable, gradient in zip(variables, gradients):
-                variable.assign_sub(learning_rate * gradient)
+                variable.assign_sub(rate * gradient)
         return sgd
     beta_1, beta_2, epsilon = ADAM["beta_1"], ADAM["beta_2"], ADAM["epsilon"]
     moments = [(tf.Variable(tf.zeros_like(v)), tf.Variable(tf.zeros_like(v))) for v in variables]
-    step = tf.Variable(0.0)
 
     def adam(gradients):
         step.assign_add(1.0)
-        rate = learning_rate * tf.sqrt(1 - beta_2 ** step) / (1 - beta_1 ** step)
+        rate = learning_rate(step) * tf.sqrt(1 - beta_2 ** step) / (1 - beta_1 ** step)
         for variable, gradient, (mean, square) in zip(variables, gradients, moments):
             mean.assign(beta_1 * mean + (1 - beta_1) * gradient)
             square.assign(beta_2 * square + (1 - beta_2) * gradient * gradient)

@@ -139,7 +139,8 @@ def k_sweep(sweeps):
 
 def training_curves(histories):
     """Per configuration: loss and accuracy per epoch on the training data and the holdout
-    (each seed a line), and test accuracy against seconds where it was recorded.
+    (each seed a line), a star at the epoch whose weights were kept and, above, why training
+    stopped; and test accuracy against seconds where it was recorded.
 
     ``histories`` maps a configuration to a list of per-seed history DataFrames."""
     with_test = any("monitor_accuracy" in h and h["monitor_accuracy"].notna().any()
@@ -159,10 +160,19 @@ def training_curves(histories):
                           label="training" if legend else None)
             accuracy.plot(history["epoch"], history["val_accuracy"] * 100, color="C1",
                           alpha=0.8, label="holdout" if legend else None)
+            kept = history[history["kept"].astype(str) == "True"] if "kept" in history \
+                else history[:0]  # histories from before kept weights were recorded
+            loss.plot(kept["epoch"], kept["val_loss"], linestyle="none", marker="*",
+                      markersize=9, color="C3", label="kept weights" if legend else None)
+            accuracy.plot(kept["epoch"], kept["val_accuracy"] * 100, linestyle="none",
+                          marker="*", markersize=9, color="C3")
             if with_test and "monitor_accuracy" in history:
                 axes[row, 2].plot(history["seconds"], history["monitor_accuracy"] * 100,
                                   color="C2", marker=".")
         loss.set_ylabel(f"{label}\nloss")
+        reasons = stop_reasons(runs)
+        if reasons:
+            accuracy.set_title(f"stopped: {reasons}", fontsize=8)
         accuracy.set_ylabel("accuracy %")
         for axis in axes[row]:
             axis.grid(alpha=0.3)
@@ -177,6 +187,14 @@ def training_curves(histories):
         axes[-1, 2].set_xlabel("seconds of training")
     figure.suptitle("Training curves (each line a seed)", fontsize=10)
     return figure
+
+
+def stop_reasons(histories):
+    """Why the runs of one configuration stopped, as ``"patience (2), epoch limit (1)"``;
+    empty for histories from before the reason was recorded."""
+    reasons = [str(h["stop_reason"].iloc[-1]) for h in histories
+               if "stop_reason" in h and isinstance(h["stop_reason"].iloc[-1], str)]
+    return ", ".join(f"{reason} ({reasons.count(reason)})" for reason in dict.fromkeys(reasons))
 
 
 def pareto_front(times, accuracies):
