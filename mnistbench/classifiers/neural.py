@@ -228,11 +228,11 @@ def predict_in_chunks(forward, X, rows):
 class EpochLog:
     """Collects ``history_`` rows, shows progress and decides when training stops.
 
-    Training stops after the epoch that spends the time budget, after ``patience`` epochs in a
-    row that do not improve the ``watch``-ed holdout quantity (``val_loss``, lower is better,
-    or ``val_accuracy``) by more than ``min_delta``, or at the epoch limit; :meth:`stop` records another reason (a step limit). After
-    each epoch, ``improved`` says whether it is the best so far (strictly), for adapters that
-    keep the best weights.
+    Training stops at the epoch limit, after the epoch that spends the time budget, or after
+    ``patience`` epochs in a row that do not improve the ``watch``-ed holdout quantity
+    (``val_loss``, lower is better, or ``val_accuracy``) by more than ``min_delta``;
+    :meth:`stop` records another reason (a step limit). After each epoch, ``improved`` says
+    whether it is the best so far (strictly), for adapters that keep the best weights.
 
     ``monitor``, if given, is called after each epoch for ``monitor_accuracy``. Its time, and
     that of any block run under :meth:`untimed`, is left out of ``seconds`` and counted in
