@@ -154,3 +154,9 @@ def test_report_names_why_each_configuration_stopped():
     runs = [history("patience"), history("epoch limit"), history("patience")]
     assert stop_reasons(runs) == "patience (2), epoch limit (1)"
     assert stop_reasons([pd.DataFrame({"epoch": [1]})]) == ""  # an old run's history
+
+
+def test_a_nan_holdout_loss_is_no_gain():
+    log = EpochLog(20, patience=2)
+    assert feed(log, [0.5, float("nan"), float("nan"), 0.1]) == 3
+    assert log.best_epoch == 1

@@ -106,9 +106,9 @@ class NeuralClassifier(DigitClassifier):
     def _epoch_log(self, settings, plan, predict_proba, verbose=None):
         """An :class:`EpochLog` for a fit planned as ``plan`` (see :meth:`_plan`), stopping as
         ``settings`` say: ``patience`` epochs without a ``min_delta`` gain in ``watch``; the
-        time budget is ``time_budget``, else the preset's
-        ``seconds``. ``predict_proba`` maps scaled flat pixels to the probabilities of the
-        network as it is now (used only with a ``monitor``)."""
+        time budget is ``time_budget``, else the preset's ``seconds``. ``predict_proba`` maps
+        scaled flat pixels to the probabilities of the network as it is now (used only with
+        a ``monitor``)."""
         score = None
         if self._monitor is not None:
             X_monitor = scaled(self._pixels(self._monitor[0]))
@@ -278,8 +278,9 @@ class EpochLog:
         self.bar.update()
         self.bar.set_postfix(loss=f"{row['loss']:.4f}", val_accuracy=f"{val_accuracy:.4f}")
         # scikit-learn's rule: an epoch that does not beat the best by min_delta is stale
+        # (written so that a NaN loss is stale too)
         score = -row[self.watch] if self.watch.endswith("loss") else row[self.watch]
-        self.stale = self.stale + 1 if score < self.best + self.min_delta else 0
+        self.stale = 0 if score >= self.best + self.min_delta else self.stale + 1
         self.improved = score > self.best
         if self.improved:
             self.best, self.best_epoch = score, row["epoch"]
