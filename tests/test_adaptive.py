@@ -160,3 +160,9 @@ def test_a_nan_holdout_loss_is_no_gain():
     log = EpochLog(20, patience=2)
     assert feed(log, [0.5, float("nan"), float("nan"), 0.1]) == 3
     assert log.best_epoch == 1
+
+
+def test_patience_waits_for_the_minimum_epochs():
+    log = EpochLog(20, patience=1, min_epochs=4)
+    assert feed(log, [0.5, 0.6, 0.7, 0.8, 0.9]) == 4
+    assert log.stop_reason == "patience" and log.best_epoch == 1

@@ -105,10 +105,10 @@ class NeuralClassifier(DigitClassifier):
 
     def _epoch_log(self, settings, plan, predict_proba, verbose=None):
         """An :class:`EpochLog` for a fit planned as ``plan`` (see :meth:`_plan`), stopping as
-        ``settings`` say: ``patience`` epochs without a ``min_delta`` gain in ``watch``; the
-        time budget is ``time_budget``, else the preset's ``seconds``. ``predict_proba`` maps
-        scaled flat pixels to the probabilities of the network as it is now (used only with
-        a ``monitor``)."""
+        ``settings`` say: ``patience`` epochs without a ``min_delta`` gain in ``watch``, not
+        before ``min_steps`` optimizer steps have run; the time budget is ``time_budget``,
+        else the preset's ``seconds``. ``predict_proba`` maps scaled flat pixels to the
+        probabilities of the network as it is now (used only with a ``monitor``)."""
         score = None
         if self._monitor is not None:
             X_monitor = scaled(self._pixels(self._monitor[0]))
@@ -119,10 +119,12 @@ class NeuralClassifier(DigitClassifier):
                 return float(np.mean(predicted == y_monitor))
             score = monitor_score
         budget = self.time_budget if self.time_budget is not None else settings.get("seconds")
-        self._log = EpochLog(plan[0], budget, self.verbose if verbose is None else verbose,
+        epochs, steps_per_epoch = plan
+        self._log = EpochLog(epochs, budget, self.verbose if verbose is None else verbose,
                              score, patience=settings.get("patience"),
                              min_delta=settings.get("min_delta", 0.0),
-                             watch=settings.get("watch", "val_loss"))
+                             watch=settings.get("watch", "val_loss"),
+                             min_epochs=math.ceil(settings.get("min_steps", 0) / steps_per_epoch))
         return self._log
 
     def _close_log(self, log, restore_best):
@@ -230,7 +232,8 @@ class EpochLog:
 
     Training stops at the epoch limit, after the epoch that spends the time budget, or after
     ``patience`` epochs in a row that do not improve the ``watch``-ed holdout quantity
-    (``val_loss``, lower is better, or ``val_accuracy``) by more than ``min_delta``;
+    (``val_loss``, lower is better, or ``val_accuracy``) by more than ``min_delta``, once
+    ``min_epochs`` epochs have run;
     :meth:`stop` records another reason (a step limit). After each epoch, ``improved`` says
     whether it is the best so far (strictly), for adapters that keep the best weights.
 
@@ -240,14 +243,14 @@ class EpochLog:
     """
 
     def __init__(self, epochs, time_budget=None, verbose=0, monitor=None, patience=None,
-                 min_delta=0.0, watch="val_loss"):
+                 min_delta=0.0, watch="val_loss", min_epochs=0):
         from tqdm.auto import tqdm
 
         self.rows = []
         self.epochs = epochs
         self.time_budget = time_budget
         self.monitor = monitor
-        self.patience, self.min_delta = patience, min_delta
+        self.patience, self.min_delta, self.min_epochs = patience, min_delta, min_epochs
         self.watch = watch
         self.best, self.best_epoch, self.stale, self.improved = -math.inf, 0, 0, False
         self.stop_reason = None
@@ -288,7 +291,8 @@ class EpochLog:
             self.stop("epoch limit")
         elif self.time_budget is not None and row["seconds"] >= self.time_budget:
             self.stop("time budget")
-        elif self.patience is not None and self.stale >= self.patience:
+        elif self.patience is not None and self.stale >= self.patience \
+                and row["epoch"] >= self.min_epochs:
             self.stop("patience")
         return self.stop_reason is None
 
