@@ -73,6 +73,15 @@ PRESETS = {
         "architecture": "deep", "optimizer": "rmsprop", "learning_rate": 1e-3,
         "schedule": "plateau", "epochs": 200, "batch_size": 256, "distort": True,
         "precision": "float32", "restore_best": True},
+    "sprint": {
+        "description": "conv16-pool-conv48-pool-dense128 (162,138 parameters), Adam with a "
+                       "one-cycle rate peaking at 2e-2, 2 epochs of batch 250, 8 steps per "
+                       "compiled call, bfloat16 where the CPU has it (99.09% test accuracy, "
+                       "median of seeds 0-2; 12.5-15 CPU seconds of fit on the 2-core AMD EPYC, "
+                       "16.6-26.4 s of wall time beside a load average of 9-10)",
+        "architecture": "sprint", "optimizer": "adam", "learning_rate": 2e-2,
+        "schedule": "one-cycle", "epochs": 2, "batch_size": 250, "distort": False,
+        "precision": "auto", "steps_per_execution": 8},
 }
 
 
@@ -156,7 +165,9 @@ class CNN(NeuralClassifier):
             log = self._epoch_log(settings, plan, lambda X: predict_in_chunks(
                 forward, X.reshape(-1, *shape, 1), PREDICT_ROWS), verbose=0)
             model.compile(optimizer=make_optimizer(settings, epochs * steps_per_epoch),
-                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                          loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                          steps_per_execution=steps_per_call(settings, self.backend,
+                                                             steps_per_epoch))
             # TensorFlow runs Keras' own distortion layers as a parallel tf.data graph (7 ms a
             # batch against 33 ms for the NumPy warp, measured); elsewhere they are pathological
             in_graph = settings["distort"] and self.backend == "tensorflow"
@@ -233,7 +244,7 @@ def build_network(architecture, shape, n_classes, policy="float32"):
         resize = [layers.Resizing(*(max(n, MIN_SIDE) for n in shape))] \
             if min(shape) < MIN_SIDE else []
         body = {"fast": fast_layers, "small": small_layers, "deep": deep_layers,
-                "strided": strided_layers}[architecture]()
+                "strided": strided_layers, "sprint": sprint_layers}[architecture]()
     finally:
         keras.config.set_dtype_policy(default)
     return keras.Sequential([keras.Input((*shape, 1)), *resize, *body,
@@ -266,6 +277,15 @@ def fast_layers():
     return [layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
             layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
             layers.Flatten(), layers.Dense(128, activation="relu"), layers.Dropout(0.3)]
+
+
+def sprint_layers():
+    """The fast net with 16 and 48 filters and no dropout: 42% of its multiply-adds."""
+    from keras import layers
+
+    return [layers.Conv2D(16, 3, activation="relu"), layers.MaxPooling2D(2),
+            layers.Conv2D(48, 3, activation="relu"), layers.MaxPooling2D(2),
+            layers.Flatten(), layers.Dense(128, activation="relu")]
 
 
 def strided_layers():
@@ -399,6 +419,15 @@ def make_optimizer(settings, steps):
             rate / 10, decay_steps=steps - warmup, warmup_target=rate, warmup_steps=warmup)
     optimizers = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
     return optimizers[settings["optimizer"]](learning_rate=rate)
+
+
+def steps_per_call(settings, backend, steps_per_epoch):
+    """Training steps per call of the compiled step (fewer Python round trips: 15% less CPU
+    time for the sprint net): the largest divisor of ``steps_per_epoch`` up to the preset's
+    ``steps_per_execution``, since Keras rounds each epoch up to whole calls; 1 on PyTorch,
+    where Keras runs one."""
+    most = 1 if backend == "torch" else settings.get("steps_per_execution", 1)
+    return max(n for n in range(1, min(most, steps_per_epoch) + 1) if steps_per_epoch % n == 0)
 
 
 def training_callbacks(settings, model, log):
