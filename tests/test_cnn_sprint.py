@@ -15,8 +15,8 @@ def test_sprint_builds_the_documented_network():
 
     model = build_network("sprint", (28, 28), 10)
     assert [tuple(layer.output.shape[1:]) for layer in model.layers] == [
-        (26, 26, 16), (13, 13, 16), (11, 11, 48), (5, 5, 48), (1200,), (128,), (10,)]
-    assert model.count_params() == 162_138
+        (26, 26, 8), (13, 13, 8), (11, 11, 48), (5, 5, 48), (1200,), (128,), (10,)]
+    assert model.count_params() == 158_602
 
 
 def test_sprint_fits_every_step_of_its_epochs(digits):
