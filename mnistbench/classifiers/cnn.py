@@ -1,4 +1,4 @@
-"""Convolutional networks in Keras 3, on TensorFlow, JAX or PyTorch, in four presets.
+"""Convolutional networks in Keras 3, on TensorFlow, JAX or PyTorch, in six presets.
 
 Images arrive flat and are reshaped to side x side x 1 (side = sqrt of the pixel count); rows
 whose length is not a square have no image shape to restore and are read as one row of pixels
@@ -87,8 +87,8 @@ PRESETS = {
 
 
 class CNN(NeuralClassifier):
-    """Convolutional network (Keras 3); presets adaptive (the default), fast, best, small,
-    deep.
+    """Convolutional network (Keras 3); presets adaptive (the default), fast, sprint, best,
+    small, deep.
 
     ``backend`` is the framework Keras runs on (``tensorflow``, ``jax``, ``torch``), ``device``
     ``auto`` (its accelerator when it sees one) or ``cpu``. After fit, ``backend_`` and
