@@ -1,19 +1,51 @@
-"""The command line, run as a user runs it: in a subprocess."""
+"""The command line, run as ``python -m mnistbench`` runs it: in this process, through
+:func:`mnistbench.cli.main` with the ``sys.argv`` that command gives it, and in a subprocess
+where only a process of its own proves the point (the interpreter's exit code and the command a
+run records, a run that never imports TensorFlow, TensorFlow's silence on standard error)."""
 
 import json
-import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+import mnistbench as package
+from mnistbench.classifiers import registry
+from mnistbench.cli import main
 
-def mnistbench(*args, **kwargs):
+# what ``sys.argv[0]`` is under ``python -m mnistbench``
+MAIN = str(Path(package.__file__).parent / "__main__.py")
+
+
+def subprocess_mnistbench(*args, **kwargs):
     return subprocess.run([sys.executable, "-m", "mnistbench", *args], capture_output=True,
                           text=True, timeout=300, **kwargs)
+
+
+@pytest.fixture
+def mnistbench(monkeypatch, capsys):
+    """``mnistbench(*args, cwd=None)``: ``python -m mnistbench ARGS`` run in this process, as a
+    ``CompletedProcess`` (exit code, standard output, standard error)."""
+    # the command sets its own warning display; it is put back after the test
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
+
+    def run(*args, cwd=None):
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "argv", [MAIN, *args])
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    return run
 
 
 @pytest.mark.parametrize("args, message", [
@@ -32,14 +64,14 @@ def mnistbench(*args, **kwargs):
     (["--algos", "knn", "--set", "k=1"], "--set takes ALGO.PARAM=VALUE"),
     (["--seed", "x"], "argument --seed: invalid int value: 'x'"),
 ])
-def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
+def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, mnistbench):
     result = mnistbench(*args, "--out", str(tmp_path / "run"))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
 
 
-def test_corrupt_data_dir_is_one_line_and_exit_2(tmp_path):
+def test_corrupt_data_dir_is_one_line_and_exit_2(tmp_path, mnistbench):
     (tmp_path / "mnist.npz").write_bytes(b"garbage")
     result = mnistbench("--algos", "knn", "--data-dir", str(tmp_path), "--out",
                         str(tmp_path / "run"))
@@ -49,8 +81,8 @@ def test_corrupt_data_dir_is_one_line_and_exit_2(tmp_path):
 
 def test_run_on_digits_prints_table_and_writes_files(tmp_path):
     out = tmp_path / "run"
-    result = mnistbench("--algos", "knn,tree", "--dataset", "digits", "--set", "knn.k=1,3,5",
-                        "--seed", "7", "--no-report", "--out", str(out))
+    result = subprocess_mnistbench("--algos", "knn,tree", "--dataset", "digits", "--set",
+                                   "knn.k=1,3,5", "--seed", "7", "--no-report", "--out", str(out))
     assert result.returncode == 0, result.stderr
     header, rule, knn_row, tree_row = result.stdout.strip().splitlines()
     assert header.split("|")[1].strip() == "algorithm" and "accuracy" in header
@@ -62,7 +94,7 @@ def test_run_on_digits_prints_table_and_writes_files(tmp_path):
     assert info["command"][:3] == ["python", "-m", "mnistbench"] and "--seed" in info["command"]
 
 
-def test_list_shows_parameters_and_defaults():
+def test_list_shows_parameters_and_defaults(mnistbench):
     result = mnistbench("--list")
     assert result.returncode == 0
     assert "knn" in result.stdout and "k=(1, 3, 5, 7, 9, 11, 13, 15)" in result.stdout
@@ -82,8 +114,8 @@ def test_scikit_learn_only_runs_never_import_tensorflow(tmp_path):
 
 
 def test_a_tensorflow_run_prints_only_our_progress_lines(tmp_path):
-    result = mnistbench("--algos", "tf-softmax", "--dataset", "digits", "--set",
-                        "tf-softmax.epochs=1", "--out", str(tmp_path / "run"))
+    result = subprocess_mnistbench("--algos", "tf-softmax", "--dataset", "digits", "--set",
+                                   "tf-softmax.epochs=1", "--out", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr
     lines = result.stderr.strip().splitlines()
     assert lines[-2:] == [f"results written to {tmp_path / 'run'}",
@@ -92,15 +124,9 @@ def test_a_tensorflow_run_prints_only_our_progress_lines(tmp_path):
         result.stderr)
 
 
-def test_ctrl_c_exits_130_and_keeps_finished_jobs(tmp_path):
-    code = ("import sys; from mnistbench.classifiers import registry; "
-            "from mnistbench.cli import main; "
-            "registry.ALGORITHMS['ctrl-c'] = 'fake_algorithms:CtrlC'; "
-            "sys.exit(main(['--algos', 'tree,ctrl-c', '--dataset', 'digits', '--out', "
-            f"r'{tmp_path}']))")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=300, env=env)
+def test_ctrl_c_exits_130_and_keeps_finished_jobs(tmp_path, mnistbench, monkeypatch):
+    monkeypatch.setitem(registry.ALGORITHMS, "ctrl-c", "fake_algorithms:CtrlC")
+    result = mnistbench("--algos", "tree,ctrl-c", "--dataset", "digits", "--out", str(tmp_path))
     assert result.returncode == 130
     assert f"interrupted; finished jobs are kept in {tmp_path}; finish the run with --resume" in (
         result.stderr)
@@ -117,7 +143,7 @@ def test_ctrl_c_exits_130_and_keeps_finished_jobs(tmp_path):
     (["--set", "knn.k=1000000000"], "knn.k=1000000000 is more than the 1,437 digits images"),
     (["--save-models", "{tmp}/file"], "--save-models {tmp}/file is a file, not a folder"),
 ])
-def test_bad_run_folders_are_one_line_and_exit_2(args, message, tmp_path):
+def test_bad_run_folders_are_one_line_and_exit_2(args, message, tmp_path, mnistbench):
     (tmp_path / "file").write_text("not a folder")
     result = mnistbench(*[arg.format(tmp=tmp_path) for arg in args], "--dataset", "digits",
                         *(() if "--out" in args or "--resume" in args else
@@ -127,7 +153,7 @@ def test_bad_run_folders_are_one_line_and_exit_2(args, message, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_a_folder_of_the_users_files_is_refused_and_left_byte_for_byte(tmp_path):
+def test_a_folder_of_the_users_files_is_refused_and_left_byte_for_byte(tmp_path, mnistbench):
     folder = tmp_path / "W"
     (folder / "figures").mkdir(parents=True)
     for name in ("summary.csv", "report.html"):
@@ -143,7 +169,8 @@ def test_a_folder_of_the_users_files_is_refused_and_left_byte_for_byte(tmp_path)
                                                                      "report.html"))
 
 
-def test_compare_refuses_runs_on_other_test_images_even_with_fail_if_worse(tmp_path):
+def test_compare_refuses_runs_on_other_test_images_even_with_fail_if_worse(tmp_path,
+                                                                           mnistbench):
     out = tmp_path / "run"
     assert mnistbench("--algos", "tree", "--dataset", "digits", "--no-report", "--out",
                       str(out)).returncode == 0
@@ -158,7 +185,7 @@ def test_compare_refuses_runs_on_other_test_images_even_with_fail_if_worse(tmp_p
         assert result.stderr.count("\n") == 1 and "compare runs on the same" in result.stderr
 
 
-def test_resume_extends_a_run_and_prints_the_whole_table(tmp_path):
+def test_resume_extends_a_run_and_prints_the_whole_table(tmp_path, mnistbench):
     out = tmp_path / "run"
     first = mnistbench("--algos", "tree", "--dataset", "digits", "--no-report", "--out", str(out))
     assert first.returncode == 0, first.stderr

@@ -18,8 +18,10 @@ def own_params(classifier):
     return (classifier if wrapped is None else wrapped).get_params(deep=False)
 
 
-@pytest.fixture(params=NAMES)
+@pytest.fixture(scope="module", params=NAMES)
 def fitted(request, digits):
+    """``(name, classifier, what fit returned)``, fitted once per algorithm for this module's
+    tests, none of which changes it."""
     classifier = get_classifier(request.param, **TINY.get(request.param, {}))
     returned = classifier.fit(digits.X_train, digits.y_train)
     return request.param, classifier, returned
