@@ -1,9 +1,15 @@
 import gzip
 import struct
+import subprocess
+import sys
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import mnistbench
+from mnistbench.cli import main
 from mnistbench.datasets import load_dataset
 
 # a scikit-learn classifier of no adapter's, run through the bring-your-own wrapper
@@ -44,3 +50,29 @@ def digits():
 @pytest.fixture(scope="session")
 def mnist():
     return load_dataset("mnist")
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """``cli(*args, cwd=None)``: ``python -m mnistbench ARGS`` run in this process, with the
+    ``sys.argv`` that command sets, as a ``CompletedProcess`` (exit code, standard output,
+    standard error). A subprocess costs seconds of imports and proves nothing more, unless the
+    test is about the process itself."""
+    # the command sets its own warning display; it is put back after the test
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
+    program = str(Path(mnistbench.__file__).parent / "__main__.py")
+
+    def run(*args, cwd=None):
+        args = [str(arg) for arg in args]
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "argv", [program, *args])
+        capsys.readouterr()
+        try:
+            code = main(args)
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    return run

@@ -1,51 +1,23 @@
 """The command line, run as ``python -m mnistbench`` runs it: in this process, through
-:func:`mnistbench.cli.main` with the ``sys.argv`` that command gives it, and in a subprocess
-where only a process of its own proves the point (the interpreter's exit code and the command a
-run records, a run that never imports TensorFlow, TensorFlow's silence on standard error)."""
+:func:`mnistbench.cli.main` with the ``sys.argv`` that command gives it (the ``cli`` fixture),
+and in a subprocess where only a process of its own proves the point (the interpreter's exit
+code and the command a run records, a run that never imports TensorFlow, TensorFlow's silence
+on standard error)."""
 
 import json
 import re
 import subprocess
 import sys
-import warnings
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-import mnistbench as package
 from mnistbench.classifiers import registry
-from mnistbench.cli import main
-
-# what ``sys.argv[0]`` is under ``python -m mnistbench``
-MAIN = str(Path(package.__file__).parent / "__main__.py")
 
 
 def subprocess_mnistbench(*args, **kwargs):
     return subprocess.run([sys.executable, "-m", "mnistbench", *args], capture_output=True,
                           text=True, timeout=300, **kwargs)
-
-
-@pytest.fixture
-def mnistbench(monkeypatch, capsys):
-    """``mnistbench(*args, cwd=None)``: ``python -m mnistbench ARGS`` run in this process, as a
-    ``CompletedProcess`` (exit code, standard output, standard error)."""
-    # the command sets its own warning display; it is put back after the test
-    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
-
-    def run(*args, cwd=None):
-        if cwd is not None:
-            monkeypatch.chdir(cwd)
-        monkeypatch.setattr(sys, "argv", [MAIN, *args])
-        capsys.readouterr()
-        try:
-            code = main(list(args))
-        except SystemExit as exc:  # argparse's usage errors
-            code = exc.code
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out, err)
-
-    return run
 
 
 @pytest.mark.parametrize("args, message", [
@@ -64,17 +36,16 @@ def mnistbench(monkeypatch, capsys):
     (["--algos", "knn", "--set", "k=1"], "--set takes ALGO.PARAM=VALUE"),
     (["--seed", "x"], "argument --seed: invalid int value: 'x'"),
 ])
-def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, mnistbench):
-    result = mnistbench(*args, "--out", str(tmp_path / "run"))
+def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, cli):
+    result = cli(*args, "--out", str(tmp_path / "run"))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
 
 
-def test_corrupt_data_dir_is_one_line_and_exit_2(tmp_path, mnistbench):
+def test_corrupt_data_dir_is_one_line_and_exit_2(tmp_path, cli):
     (tmp_path / "mnist.npz").write_bytes(b"garbage")
-    result = mnistbench("--algos", "knn", "--data-dir", str(tmp_path), "--out",
-                        str(tmp_path / "run"))
+    result = cli("--algos", "knn", "--data-dir", str(tmp_path), "--out", str(tmp_path / "run"))
     assert result.returncode == 2 and "is not a readable .npz archive" in result.stderr
     assert result.stderr.count("\n") == 1
 
@@ -94,8 +65,8 @@ def test_run_on_digits_prints_table_and_writes_files(tmp_path):
     assert info["command"][:3] == ["python", "-m", "mnistbench"] and "--seed" in info["command"]
 
 
-def test_list_shows_parameters_and_defaults(mnistbench):
-    result = mnistbench("--list")
+def test_list_shows_parameters_and_defaults(cli):
+    result = cli("--list")
     assert result.returncode == 0
     assert "knn" in result.stdout and "k=(1, 3, 5, 7, 9, 11, 13, 15)" in result.stdout
     assert "random_state=None" in result.stdout
@@ -124,9 +95,9 @@ def test_a_tensorflow_run_prints_only_our_progress_lines(tmp_path):
         result.stderr)
 
 
-def test_ctrl_c_exits_130_and_keeps_finished_jobs(tmp_path, mnistbench, monkeypatch):
+def test_ctrl_c_exits_130_and_keeps_finished_jobs(tmp_path, cli, monkeypatch):
     monkeypatch.setitem(registry.ALGORITHMS, "ctrl-c", "fake_algorithms:CtrlC")
-    result = mnistbench("--algos", "tree,ctrl-c", "--dataset", "digits", "--out", str(tmp_path))
+    result = cli("--algos", "tree,ctrl-c", "--dataset", "digits", "--out", str(tmp_path))
     assert result.returncode == 130
     assert f"interrupted; finished jobs are kept in {tmp_path}; finish the run with --resume" in (
         result.stderr)
@@ -143,22 +114,22 @@ def test_ctrl_c_exits_130_and_keeps_finished_jobs(tmp_path, mnistbench, monkeypa
     (["--set", "knn.k=1000000000"], "knn.k=1000000000 is more than the 1,437 digits images"),
     (["--save-models", "{tmp}/file"], "--save-models {tmp}/file is a file, not a folder"),
 ])
-def test_bad_run_folders_are_one_line_and_exit_2(args, message, tmp_path, mnistbench):
+def test_bad_run_folders_are_one_line_and_exit_2(args, message, tmp_path, cli):
     (tmp_path / "file").write_text("not a folder")
-    result = mnistbench(*[arg.format(tmp=tmp_path) for arg in args], "--dataset", "digits",
-                        *(() if "--out" in args or "--resume" in args else
-                          ("--out", str(tmp_path / "run"))), "--algos", "knn")
+    result = cli(*[arg.format(tmp=tmp_path) for arg in args], "--dataset", "digits",
+                 *(() if "--out" in args or "--resume" in args else
+                   ("--out", str(tmp_path / "run"))), "--algos", "knn")
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and message.format(tmp=tmp_path) in result.stderr
     assert not (tmp_path / "run").exists()
 
 
-def test_a_folder_of_the_users_files_is_refused_and_left_byte_for_byte(tmp_path, mnistbench):
+def test_a_folder_of_the_users_files_is_refused_and_left_byte_for_byte(tmp_path, cli):
     folder = tmp_path / "W"
     (folder / "figures").mkdir(parents=True)
     for name in ("summary.csv", "report.html"):
         (folder / name).write_text("mine\n")
-    result = mnistbench("--algos", "tree", "--dataset", "digits", "--out", "W", cwd=tmp_path)
+    result = cli("--algos", "tree", "--dataset", "digits", "--out", "W", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr == ("mnistbench: error: W already holds files (figures, report.html, "
                              "summary.csv); a run writes into a new or empty folder, so choose "
@@ -169,29 +140,28 @@ def test_a_folder_of_the_users_files_is_refused_and_left_byte_for_byte(tmp_path,
                                                                      "report.html"))
 
 
-def test_compare_refuses_runs_on_other_test_images_even_with_fail_if_worse(tmp_path,
-                                                                           mnistbench):
+def test_compare_refuses_runs_on_other_test_images_even_with_fail_if_worse(tmp_path, cli):
     out = tmp_path / "run"
-    assert mnistbench("--algos", "tree", "--dataset", "digits", "--no-report", "--out",
-                      str(out)).returncode == 0
+    assert cli("--algos", "tree", "--dataset", "digits", "--no-report", "--out",
+               str(out)).returncode == 0
     info = json.loads((out / "run.json").read_text())
     for name, change in (("other-dataset", {"dataset": "mnist"}),
                          ("other-files", {"dataset_checksum": "0" * 32})):
         other = tmp_path / name
         other.mkdir()
         (other / "run.json").write_text(json.dumps({**info, **change}))
-        result = mnistbench("compare", str(out), str(other), "--fail-if-worse")
+        result = cli("compare", str(out), str(other), "--fail-if-worse")
         assert result.returncode == 2 and result.stdout == ""
         assert result.stderr.count("\n") == 1 and "compare runs on the same" in result.stderr
 
 
-def test_resume_extends_a_run_and_prints_the_whole_table(tmp_path, mnistbench):
+def test_resume_extends_a_run_and_prints_the_whole_table(tmp_path, cli):
     out = tmp_path / "run"
-    first = mnistbench("--algos", "tree", "--dataset", "digits", "--no-report", "--out", str(out))
+    first = cli("--algos", "tree", "--dataset", "digits", "--no-report", "--out", str(out))
     assert first.returncode == 0, first.stderr
-    again = mnistbench("--algos", "tree", "--dataset", "digits", "--out", str(out))
+    again = cli("--algos", "tree", "--dataset", "digits", "--out", str(out))
     assert again.returncode == 2 and f"finish or extend it with --resume {out}" in again.stderr
-    result = mnistbench("--resume", str(out), "--algos", "knn", "--repeats", "2", "--no-report")
+    result = cli("--resume", str(out), "--algos", "knn", "--repeats", "2", "--no-report")
     assert result.returncode == 0, result.stderr
     assert "1 of 4 jobs already finished" in result.stderr
     # one row per configuration over its two seeds, sorted by accuracy

@@ -3,8 +3,6 @@ the file; the experiment round-trips through run.json and TOML; jobs expand lazi
 
 import itertools
 import json
-import subprocess
-import sys
 import time
 import tomllib
 
@@ -134,27 +132,23 @@ def test_jobs_expand_lazily_so_a_huge_request_starts_at_once():
     assert checked.job_count() == 100_000_000 and [spec.seed for spec in first] == [0, 1, 2]
 
 
-def test_print_experiment_prints_the_file_a_command_line_stands_for(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "mnistbench", *ISSUE_FLAGS,
-                             "--print-experiment"], capture_output=True, text=True, timeout=120)
+def test_print_experiment_prints_the_file_a_command_line_stands_for(cli):
+    result = cli(*ISSUE_FLAGS, "--print-experiment")
     assert result.returncode == 0, result.stderr
     printed = Experiment.from_document(tomllib.loads(result.stdout))
     assert ids(printed) == ids(from_flags(*ISSUE_FLAGS))
     assert "[algorithms.mlp.grid]\nbatch_size = [32, 200]" in result.stdout
 
 
-def test_run_of_a_file_and_a_large_request_needs_yes(tmp_path):
+def test_run_of_a_file_and_a_large_request_needs_yes(tmp_path, cli):
     path = tmp_path / "small.toml"
     path.write_text('dataset = "digits"\n[algorithms.tree]\nmax_depth = 4\n')
-    result = subprocess.run([sys.executable, "-m", "mnistbench", "run", str(path), "--out",
-                             str(tmp_path / "run"), "--no-report", "--seed", "2"],
-                            capture_output=True, text=True, timeout=300)
+    result = cli("run", path, "--out", tmp_path / "run", "--no-report", "--seed", "2")
     assert result.returncode == 0, result.stderr
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert info["request"]["seed"] == 2 and info["request"]["algorithms"]["tree"]["params"] == {
         "max_depth": "4"}
-    large = subprocess.run([sys.executable, "-m", "mnistbench", "--algos", "tree", "--dataset",
-                            "digits", "--repeats", "10001", "--out", str(tmp_path / "big")],
-                           capture_output=True, text=True, timeout=120)
+    large = cli("--algos", "tree", "--dataset", "digits", "--repeats", "10001", "--out",
+                tmp_path / "big")
     assert large.returncode == 2 and "holds 10,001 jobs; run it with --yes" in large.stderr
     assert not (tmp_path / "big").exists()
