@@ -146,11 +146,9 @@ def test_a_job_over_its_time_is_ended_and_resume_reruns_it(serial, tmp_path):
     assert again["status"].tolist() == ["ok", "ok"]
 
 
-def test_timeout_1_on_an_mlp_job_gives_a_timeout_row(tmp_path):
+def test_timeout_1_on_an_mlp_job_gives_a_timeout_row(tmp_path, cli):
     # on MNIST: on the 8x8 digits the mlp can finish within the second on a quiet machine
-    result = subprocess.run([sys.executable, "-m", "mnistbench", "--algos", "mlp", "--timeout",
-                             "1", "--no-report", "--out", str(tmp_path / "run")],
-                            capture_output=True, text=True, timeout=300)
+    result = cli("--algos", "mlp", "--timeout", "1", "--no-report", "--out", tmp_path / "run")
     assert result.returncode == 1, result.stderr
     assert "timeout: over its 1 s time limit; its process was ended" in result.stdout
     summary = pd.read_csv(tmp_path / "run" / "summary.csv")
