@@ -1,11 +1,9 @@
 """Statistics checked against hand-computed cases; the report built from a run's files and
-opened in a real browser; the report, compare and list sub-commands."""
+opened in a real browser; the report, compare and list sub-commands (run in this process)."""
 
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -140,15 +138,10 @@ def test_report_opens_in_a_real_browser(digits_run, tmp_path):
     assert (tmp_path / "page.png").stat().st_size > 100_000
 
 
-def mnistbench(*args):
-    return subprocess.run([sys.executable, "-m", "mnistbench", *args], capture_output=True,
-                          text=True, timeout=300)
-
-
-def test_report_and_compare_commands(digits_run, tmp_path):
-    result = mnistbench("report", str(digits_run))
+def test_report_and_compare_commands(digits_run, tmp_path, cli):
+    result = cli("report", str(digits_run))
     assert result.returncode == 0 and result.stdout.strip().endswith("report.html")
-    same = mnistbench("compare", str(digits_run), str(digits_run), "--fail-if-worse")
+    same = cli("compare", str(digits_run), str(digits_run), "--fail-if-worse")
     assert same.returncode == 0, same.stderr
     assert "no significant change" in same.stdout and "| boom" in same.stdout
     # a copy of the run in which the tree got 60 more test images wrong in both seeds
@@ -165,11 +158,11 @@ def test_report_and_compare_commands(digits_run, tmp_path):
         (job / "job.json").write_text(json.dumps(record))
         (job / CHECKSUMS_FILE).unlink()  # sealed again: a run that got these answers
         (job / CHECKSUMS_FILE).write_text(checksums_text(job))
-    result = mnistbench("compare", str(digits_run), str(worse))
+    result = cli("compare", str(digits_run), str(worse))
     assert result.returncode == 0
     tree = next(line for line in result.stdout.splitlines() if line.startswith("| tree"))
     assert "worse" in tree and "significantly worse in" in result.stderr
-    assert mnistbench("compare", str(digits_run), str(worse), "--fail-if-worse").returncode == 1
+    assert cli("compare", str(digits_run), str(worse), "--fail-if-worse").returncode == 1
 
 
 @pytest.mark.parametrize("args, message", [
@@ -177,18 +170,17 @@ def test_report_and_compare_commands(digits_run, tmp_path):
     (["compare", "{tmp}", "{tmp}"], "holds no mnistbench run"),
     (["report"], "the following arguments are required: RUN_DIR"),
 ])
-def test_bad_sub_command_input_is_one_line_and_exit_2(args, message, tmp_path):
-    result = mnistbench(*[arg.format(tmp=tmp_path) for arg in args])
+def test_bad_sub_command_input_is_one_line_and_exit_2(args, message, tmp_path, cli):
+    result = cli(*[arg.format(tmp=tmp_path) for arg in args])
     assert result.returncode == 2 and message in result.stderr
     assert result.stderr.count("\n") == 1
 
 
-def test_list_sub_command_and_the_run_writes_its_report(tmp_path):
-    assert mnistbench("list").stdout == mnistbench("--list").stdout != ""
-    result = mnistbench("run", "--algos", "tree", "--dataset", "digits", "--out",
-                        str(tmp_path / "run"))
+def test_list_sub_command_and_the_run_writes_its_report(tmp_path, cli):
+    assert cli("list").stdout == cli("--list").stdout != ""
+    result = cli("run", "--algos", "tree", "--dataset", "digits", "--out", str(tmp_path / "run"))
     assert result.returncode == 0 and (tmp_path / "run" / "report.html").is_file()
     assert f"report: {tmp_path / 'run' / 'report.html'}" in result.stderr
-    result = mnistbench("--algos", "tree", "--dataset", "digits", "--no-report", "--out",
-                        str(tmp_path / "plain"))
+    result = cli("--algos", "tree", "--dataset", "digits", "--no-report", "--out",
+                 str(tmp_path / "plain"))
     assert result.returncode == 0 and not (tmp_path / "plain" / "report.html").exists()
