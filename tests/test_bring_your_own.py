@@ -32,12 +32,10 @@ def expand(algos, dataset, params=None, grid=None, **options):
 EXTRA_TREES = "sklearn.ensemble:ExtraTreesClassifier"
 
 
-def test_a_class_path_runs_beside_a_built_in_through_the_cli(tmp_path):
+def test_a_class_path_runs_beside_a_built_in_through_the_cli(tmp_path, cli):
     out = tmp_path / "run"
-    result = subprocess.run([sys.executable, "-m", "mnistbench", "--algos", f"knn,{EXTRA_TREES}",
-                             "--dataset", "digits", "--set", "ExtraTreesClassifier.n_estimators=10",
-                             "--no-report", "--out", str(out)], capture_output=True, text=True,
-                            timeout=300)
+    result = cli("--algos", f"knn,{EXTRA_TREES}", "--dataset", "digits", "--set",
+                 "ExtraTreesClassifier.n_estimators=10", "--no-report", "--out", out)
     assert result.returncode == 0, result.stderr
     summary = pd.read_csv(out / "summary.csv")
     assert summary["algorithm"].tolist() == ["knn", EXTRA_TREES]
