@@ -42,7 +42,11 @@ def test_the_bound_never_exceeds_the_distance(mnist):
     X_test = mnist.X_test[:300].reshape(300, -1)
     index = knn_module.Index(X_train, mnist.y_train[:3000])
     Q = X_test[:, index.pixels]
-    exact = ((Q[:, None, :].astype(np.int64) - index.X[None, :, :]) ** 2).sum(axis=2)
+    # uint8 pixels: every product and partial sum below is an integer under 2**53, so the
+    # float64 matrix product gives the squared distances exactly
+    assert index.X.dtype == Q.dtype == np.uint8
+    Qf, Xf = Q.astype(np.float64), index.X.astype(np.float64)
+    exact = (Qf ** 2).sum(axis=1)[:, None] + (Xf ** 2).sum(axis=1)[None, :] - 2 * Qf @ Xf.T
     for bound in (index.bound, index.few_bound):
         rows, c_q, margin = bound.query(Q)
         lower = (rows @ bound.T[:len(index.X)].T) + c_q[:, None] - margin[:, None]
