@@ -281,6 +281,7 @@ def server(models, tmp_path):
         process.wait(timeout=30)
 
 
+@pytest.mark.browser
 def test_a_digit_drawn_in_a_real_browser_is_answered_by_every_model(server, tmp_path):
     if chromium() is None:
         if os.environ.get("MNISTBENCH_REQUIRE_BROWSER"):

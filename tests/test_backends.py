@@ -3,7 +3,9 @@ its own, as Keras reads its backend once per process), models saved on one backe
 another, the refusals (a missing extra, a process on another backend), the NumPy distortion.
 
 ``MNISTBENCH_REQUIRE_JAX=1`` (and ``MNISTBENCH_REQUIRE_TORCH=1``) make the tests of that backend
-fail when it is not installed, instead of skipping them: CI sets the first.
+fail when it is not installed, instead of skipping them: CI sets both. The tests that start
+those processes are marked ``backends``: out of the default run, which they would slow by a
+minute; CI runs them after it.
 """
 
 import importlib.util
@@ -97,6 +99,7 @@ def on_backend(tensorflow_model, tmp_path_factory):
     return run
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
 def test_fits_and_predicts_in_a_process_of_its_backend(backend, on_backend, digits):
     result = on_backend(backend)
@@ -109,6 +112,7 @@ def test_fits_and_predicts_in_a_process_of_its_backend(backend, on_backend, digi
     assert result["single"] == result["batch"][:20]
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
 def test_a_tensorflow_model_loads_on(backend, on_backend, tensorflow_model, digits):
     result = on_backend(backend)
@@ -119,6 +123,7 @@ def test_a_tensorflow_model_loads_on(backend, on_backend, tensorflow_model, digi
     assert agreement > 0.99  # bfloat16 rounding may flip a near tie
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
 def test_a_model_fitted_on_loads_on_tensorflow(backend, on_backend, digits):
     result = on_backend(backend)

@@ -128,6 +128,7 @@ def test_the_cli_reference_is_the_parsers_help(site):
     assert "--fail-if-worse" in page and "--timeout" in page
 
 
+@pytest.mark.browser
 def test_every_page_loads_clean_in_chromium(site, served):
     if chromium() is None:
         skip_unless_required("chromium is not installed (apt-get install chromium)")

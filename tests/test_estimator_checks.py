@@ -3,6 +3,7 @@
 The checks that cannot apply to an adapter are listed here, once, with the reason.
 """
 
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from conftest import EXTERNAL, TINY
@@ -43,9 +44,23 @@ def check_instance(name):
 INSTANCES = {name: check_instance(name) for name in algorithm_names()}
 INSTANCES[EXTERNAL] = get_classifier(EXTERNAL, **TINY[EXTERNAL], random_state=0)
 NAMES = {type(instance): name for name, instance in INSTANCES.items()}
+# each of their checks builds and fits Keras models: minutes in all, where the other adapters'
+# take seconds, so they run apart (the keras_checks marker; CI runs them after the default run)
+KERAS = ("tf-softmax", "tf-mlp", "cnn")
 
 
-@parametrize_with_checks(list(INSTANCES.values()), expected_failed_checks=lambda estimator:
-                         EXPECTED_FAILED_CHECKS.get(NAMES[type(estimator)], {}))
+def expected_failures(estimator):
+    return EXPECTED_FAILED_CHECKS.get(NAMES[type(estimator)], {})
+
+
+@parametrize_with_checks([instance for name, instance in INSTANCES.items() if name not in KERAS],
+                         expected_failed_checks=expected_failures)
 def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.keras_checks
+@parametrize_with_checks([INSTANCES[name] for name in KERAS],
+                         expected_failed_checks=expected_failures)
+def test_scikit_learn_estimator_checks_on_keras_adapters(estimator, check):
     check(estimator)

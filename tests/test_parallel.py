@@ -71,9 +71,11 @@ def ray_runtime():
     ray.shutdown()
 
 
-@pytest.fixture(params=["local", "dask", "ray"])
+@pytest.fixture(params=["local", pytest.param("dask", marks=pytest.mark.cluster),
+                        pytest.param("ray", marks=pytest.mark.cluster)])
 def engine(request):
-    """run_benchmark's options for two jobs at once: local processes, Dask or Ray."""
+    """run_benchmark's options for two jobs at once: local processes, Dask or Ray (the cluster
+    marker: starting them costs more than the local runs)."""
     if request.param == "dask":
         return {"backend": "dask", "address": request.getfixturevalue("dask_scheduler")}
     if request.param == "ray":
@@ -205,9 +207,7 @@ def test_a_job_that_cannot_fit_in_memory_is_refused_and_resume_runs_it(tmp_path,
     assert resume_benchmark(tmp_path)["status"].tolist() == ["ok", "ok"]
 
 
-def test_memory_estimates_and_limits(tmp_path, dask_scheduler):
-    import distributed
-
+def test_memory_estimates_and_limits(tmp_path):
     def total(name, **params):
         return sum(memory.job_memory(get_classifier(name, **params), 60000, 10000, 784, 10,
                                      10000).values())
@@ -221,6 +221,12 @@ def test_memory_estimates_and_limits(tmp_path, dask_scheduler):
     assert memory.cgroup_headroom(tmp_path) == 600_000_000
     (tmp_path / "memory.max").write_text("max\n")
     assert memory.cgroup_headroom(tmp_path) is None
+
+
+@pytest.mark.cluster
+def test_a_dask_worker_knows_its_memory_limit(dask_scheduler):
+    import distributed
+
     with distributed.Client(dask_scheduler, set_as_default=False) as client:
         limit = client.scheduler_info()["workers"]
         available, where = client.submit(memory.available_memory, pure=False).result()

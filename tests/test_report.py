@@ -128,6 +128,7 @@ def test_a_run_of_failed_jobs_or_other_data_still_gets_its_report(tmp_path, monk
     assert "nothing to compare" in page and "data:image/png" not in page
 
 
+@pytest.mark.browser
 def test_report_opens_in_a_real_browser(digits_run, tmp_path):
     if chromium() is None:
         if os.environ.get("MNISTBENCH_REQUIRE_BROWSER"):
