@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import mnistbench
+from mnistbench.classifiers.registry import get_classifier
 from mnistbench.cli import main
 from mnistbench.datasets import load_dataset
 
@@ -50,6 +51,24 @@ def digits():
 @pytest.fixture(scope="session")
 def mnist():
     return load_dataset("mnist")
+
+
+@pytest.fixture(scope="session")
+def tiny_fit(digits):
+    """``tiny_fit(name)``: ``(classifier, what its fit returned)`` for the algorithm ``name``
+    with the TINY settings and ``random_state=0`` where it takes one, fitted on the digits'
+    training images once per session. The tests that share it must leave it as it is."""
+    fitted = {}
+
+    def fit(name):
+        if name not in fitted:
+            classifier = get_classifier(name, **TINY.get(name, {}))
+            if "random_state" in classifier.get_params(deep=False):
+                classifier.set_params(random_state=0)
+            fitted[name] = classifier, classifier.fit(digits.X_train, digits.y_train)
+        return fitted[name]
+
+    return fit
 
 
 @pytest.fixture

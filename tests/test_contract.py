@@ -18,13 +18,11 @@ def own_params(classifier):
     return (classifier if wrapped is None else wrapped).get_params(deep=False)
 
 
-@pytest.fixture(scope="module", params=NAMES)
-def fitted(request, digits):
-    """``(name, classifier, what fit returned)``, fitted once per algorithm for this module's
-    tests, none of which changes it."""
-    classifier = get_classifier(request.param, **TINY.get(request.param, {}))
-    returned = classifier.fit(digits.X_train, digits.y_train)
-    return request.param, classifier, returned
+@pytest.fixture(params=NAMES)
+def fitted(request, tiny_fit):
+    """``(name, classifier, what fit returned)``, fitted once per session (none of these tests
+    changes it)."""
+    return request.param, *tiny_fit(request.param)
 
 
 def test_fit_returns_self(fitted):

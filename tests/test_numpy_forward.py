@@ -4,7 +4,6 @@ make it decline, and the CNN adapter gives one image the same prediction as in a
 import numpy as np
 import pytest
 
-from conftest import TINY
 
 pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -64,10 +63,10 @@ def test_declines_what_it_does_not_implement(layer):
     assert numpy_forward(model) is None
 
 
-def test_cnn_predicts_one_image_as_in_a_batch(digits):
+def test_cnn_predicts_one_image_as_in_a_batch(digits, tiny_fit):
     # the tiny CNN trains in bfloat16 where the CPU has it: then both passes round to bfloat16
     # and differ only by the order of float32 additions
-    model = cnn.CNN(random_state=0, **TINY["cnn"]).fit(digits.X_train, digits.y_train)
+    model, _ = tiny_fit("cnn")
     more = cnn.NUMPY_ROWS + 1
     assert model.predict_proba(digits.X_test[:more]).shape == (more, 10)
     batch = model.predict_proba(digits.X_test)

@@ -15,8 +15,8 @@ def fit_seeded(name, X, y):
 
 
 @pytest.mark.parametrize("name", algorithm_names())
-def test_images_in_0_1_are_the_same_images_as_in_0_255(name, digits):
-    model = fit_seeded(name, digits.X_train, digits.y_train)
+def test_images_in_0_1_are_the_same_images_as_in_0_255(name, digits, tiny_fit):
+    model, _ = tiny_fit(name)  # fit_seeded on these images, fitted once for the session
     on_unit = fit_seeded(name, digits.X_train / 255, digits.y_train)  # what write-ups do first
     expected = model.predict_proba(digits.X_test)
     for X in (digits.X_test / 255, digits.X_test.astype(np.float32) / np.float32(255),
