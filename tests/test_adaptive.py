@@ -113,12 +113,15 @@ def adaptive_fits(digits):
 
 
 @pytest.mark.parametrize("name", NEURAL)
-def test_the_kept_epoch_is_the_best_holdout_loss_and_its_weights_are_the_models(
+def test_the_kept_epoch_is_the_presets_choice_and_its_weights_are_the_models(
         name, adaptive_fits, digits):
     classifier = adaptive_fits[name]
     history = pd.DataFrame(classifier.history_)
     kept = classifier.chosen_params_["kept_epoch"]
-    assert kept == history["val_loss"].idxmin() + 1
+    if name == "cnn" and classifier.chosen_params_["stopped"] == "epoch limit":
+        assert kept == len(history)  # its schedule ran to the end: the annealed weights
+    else:
+        assert kept == history["val_loss"].idxmin() + 1
     assert history["kept"].tolist() == [epoch == kept for epoch in history["epoch"]]
     # the fitted model is that epoch's network
     assert history["monitor_accuracy"][kept - 1] == pytest.approx(
@@ -166,3 +169,15 @@ def test_patience_waits_for_the_minimum_epochs():
     log = EpochLog(20, patience=1, min_epochs=4)
     assert feed(log, [0.5, 0.6, 0.7, 0.8, 0.9]) == 4
     assert log.stop_reason == "patience" and log.best_epoch == 1
+
+
+def test_the_cnn_keeps_the_best_epoch_only_when_training_stopped_early():
+    from mnistbench.classifiers.neural import restores_best
+
+    settings = {"restore_best": "when stopped early"}
+    for reason, restored in (("epoch limit", False), ("patience", True),
+                             ("time budget", True), (None, True)):
+        log = EpochLog(5)
+        log.stop_reason = reason
+        assert restores_best(settings, log) is restored
+    assert restores_best({"restore_best": True}, log) and not restores_best({}, log)

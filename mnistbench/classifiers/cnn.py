@@ -24,7 +24,7 @@ from mnistbench.classifiers.backends import (BACKENDS, DEVICES, check_installed,
                                              device_name, device_scope, loading_backend,
                                              use_backend)
 from mnistbench.classifiers.base import check_choice, scaled
-from mnistbench.classifiers.neural import NeuralClassifier, predict_in_chunks
+from mnistbench.classifiers.neural import NeuralClassifier, predict_in_chunks, restores_best
 from mnistbench.classifiers.numpy_forward import numpy_forward
 
 MODEL_FILE = "model.keras"
@@ -36,12 +36,14 @@ PRESETS = {
     "adaptive": {
         "description": "the small convnet with a dense 128 layer, Adam peaking at 6e-3, "
                        "one-cycle over the planned steps: 3 epochs of batch 128 on MNIST; on "
-                       "small data batches of 1/50 of the images and at least 1,200 steps; keeps "
-                       "the epoch of lowest holdout loss, stops after 10 epochs without a lower "
-                       "one; at most 600 s; bfloat16 where the CPU has it",
+                       "small data batches of 1/50 of the images and at least 1,200 steps; stops "
+                       "after 10 epochs without a lower holdout loss, and then keeps the lowest's "
+                       "weights, else the schedule's last; at most 600 s; bfloat16 where the CPU "
+                       "has it",
         "architecture": "fast", "optimizer": "adam", "learning_rate": 6e-3,
         "schedule": "one-cycle", "epochs": 3, "batch_size": 128, "min_batches": 50,
-        "min_steps": 1200, "patience": 10, "restore_best": True, "seconds": 600,
+        "min_steps": 1200, "patience": 10, "restore_best": "when stopped early",
+        "seconds": 600,
         "distort": False, "precision": "auto"},
     "fast": {
         "description": "the small convnet with a dense 128 layer, Adam with a one-cycle rate "
@@ -179,7 +181,7 @@ class CNN(NeuralClassifier):
             model.fit(batches, steps_per_epoch=steps_per_epoch, epochs=epochs,
                       validation_data=(X_val, y_val), shuffle=False, verbose=self.verbose,
                       callbacks=training_callbacks(settings, model, log))
-        self._close_log(log, settings.get("restore_best", False))
+        self._close_log(log, restores_best(settings, log))
         self.model_ = model
         self._compile()
 
@@ -448,17 +450,19 @@ def training_callbacks(settings, model, log):
             keras.callbacks.ReduceLROnPlateau("val_accuracy", factor=0.5, patience=3, min_lr=1e-5),
             keras.callbacks.EarlyStopping("accuracy", patience=3)]
     if settings.get("restore_best"):  # after log_epoch, which decides what is best
-        best = BestWeights(model, log)
+        best = BestWeights(model, log, settings)
         callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=best.update,
                                                         on_train_end=best.restore))
     return callbacks
 
 
 class BestWeights:
-    """Keeps the weights of each epoch ``log`` calls an improvement, and restores the last kept."""
+    """Keeps the weights of each epoch ``log`` calls an improvement, and at the end of training
+    restores the last kept where the preset's ``restore_best`` says so (see
+    :func:`~mnistbench.classifiers.neural.restores_best`)."""
 
-    def __init__(self, model, log):
-        self.model, self.log = model, log
+    def __init__(self, model, log, settings):
+        self.model, self.log, self.settings = model, log, settings
         self.weights = None
 
     def update(self, epoch, logs):
@@ -466,5 +470,5 @@ class BestWeights:
             self.weights = self.model.get_weights()
 
     def restore(self, logs=None):
-        if self.weights is not None:
+        if self.weights is not None and restores_best(self.settings, self.log):
             self.model.set_weights(self.weights)

@@ -219,6 +219,17 @@ class NeuralClassifier(DigitClassifier):
         self._load_weights(directory)
 
 
+def restores_best(settings, log):
+    """Whether the fitted model takes the weights of ``log``'s best epoch: never without
+    ``restore_best``, always with ``True``, and with ``"when stopped early"`` only when
+    training ended before its epoch limit; a schedule that ran to its end gives its last,
+    annealed weights."""
+    rule = settings.get("restore_best", False)
+    if rule == "when stopped early":
+        return log.stop_reason != "epoch limit"
+    return bool(rule)
+
+
 def predict_in_chunks(forward, X, rows):
     """``forward`` (a compiled function returning a tensor or array) applied to ``rows`` rows of
     ``X`` at a time, joined into one NumPy array (bounded memory for big test sets; one call
