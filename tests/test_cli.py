@@ -70,7 +70,8 @@ def test_list_shows_parameters_and_defaults(cli):
     assert result.returncode == 0
     assert "knn" in result.stdout and "k=(1, 3, 5, 7, 9, 11, 13, 15)" in result.stdout
     assert "random_state=None" in result.stdout
-    assert "preset=fast (default): Adam" in result.stdout and "preset=classic: plain SGD" in (
+    assert "preset=adaptive (default): Adam peaking" in result.stdout
+    assert "preset=fast: Adam 3e-3" in result.stdout and "preset=classic: plain SGD" in (
         result.stdout)
 
 

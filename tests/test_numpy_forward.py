@@ -65,12 +65,13 @@ def test_declines_what_it_does_not_implement(layer):
 
 def test_cnn_predicts_one_image_as_in_a_batch(digits, tiny_fit):
     # the tiny CNN trains in bfloat16 where the CPU has it: then both passes round to bfloat16
-    # and differ only by the order of float32 additions
+    # and differ only by the order of float32 additions, which bfloat16's 8-bit significand
+    # (a relative step of 2^-8) turns into up to about 1% on two nearly tied classes
     model, _ = tiny_fit("cnn")
     more = cnn.NUMPY_ROWS + 1
     assert model.predict_proba(digits.X_test[:more]).shape == (more, 10)
     batch = model.predict_proba(digits.X_test)
     singles = np.concatenate([model.predict_proba(image[None]) for image in digits.X_test])
-    np.testing.assert_allclose(singles, batch, atol=5e-3)
+    np.testing.assert_allclose(singles, batch, atol=1e-2)
     np.testing.assert_array_equal(singles.argmax(axis=1), batch.argmax(axis=1))
     assert model._numpy_forward  # the single images did take the NumPy pass
