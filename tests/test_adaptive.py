@@ -79,8 +79,9 @@ def test_small_data_get_smaller_batches_and_at_least_min_steps(name):
     assert epochs == max(settings["epochs"], math.ceil(settings["min_steps"] / steps))
     assert classifier.chosen_params_ == classifier.resolved_params_ == {
         "batch_size": settings["batch_size"]}
-    # the smallest batch on tiny data
+    # the smallest batch on tiny data, and never more images than there are
     assert classifier._plan(dict(classifier.PRESETS["adaptive"]), 100)[1] == math.ceil(100 / 16)
+    assert classifier._plan(dict(classifier.PRESETS["adaptive"]), 10)[1] == 1
 
 
 def test_given_epochs_and_batch_size_are_the_plan():

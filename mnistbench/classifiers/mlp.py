@@ -83,7 +83,8 @@ class MLP(NeuralClassifier):
                 best_weights = ([w.copy() for w in net.coefs_], [b.copy() for b in net.intercepts_])
             if not go_on:
                 break
-        net.coefs_, net.intercepts_ = best_weights
+        if best_weights is not None:  # None only if every holdout loss was NaN: keep the last
+            net.coefs_, net.intercepts_ = best_weights
         self._close_log(log, restore_best=True)
         self.model_ = net
 

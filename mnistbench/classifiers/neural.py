@@ -85,15 +85,15 @@ class NeuralClassifier(DigitClassifier):
         """``(epoch limit, optimizer steps per epoch)`` of a fit on ``n_fit`` images.
 
         Where the preset has them, small data get smaller batches, for at least
-        ``min_batches`` steps an epoch (never under 16 images; not when ``batch_size`` is
-        given), and a limit raised to at least ``min_steps`` optimizer steps (not when
-        ``epochs`` is given: then it is the limit). ``settings["batch_size"]`` is updated,
-        and a batch size so chosen is recorded in ``chosen_params_`` and
+        ``min_batches`` steps an epoch (never under 16 images nor over ``n_fit``; not when
+        ``batch_size`` is given), and a limit raised to at least ``min_steps`` optimizer steps
+        (not when ``epochs`` is given: then it is the limit). ``settings["batch_size"]`` is
+        updated, and a batch size so chosen is recorded in ``chosen_params_`` and
         ``resolved_params_``.
         """
         if self.batch_size is None and settings.get("min_batches"):
-            batch = max(min(settings["batch_size"], n_fit // settings["min_batches"]),
-                        SMALLEST_BATCH)
+            batch = min(max(min(settings["batch_size"], n_fit // settings["min_batches"]),
+                            SMALLEST_BATCH), max(n_fit, 1))
             if batch != settings["batch_size"]:
                 settings["batch_size"] = self.chosen_params_["batch_size"] = batch
                 self.resolved_params_["batch_size"] = batch
