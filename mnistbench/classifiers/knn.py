@@ -2,6 +2,7 @@
 largest k."""
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -75,11 +76,12 @@ class KNN(DigitClassifier):
     def memory_estimate(self, n_fit, n_predict, n_features, n_classes):
         # queries come in blocks: the holdout's while fitting, then the test set's
         rows = min(BLOCK_ROWS, max(n_predict, int(n_fit * self.validation_fraction)))
+        rows *= blas_threads()  # a block in flight per thread
         bounds = 4 * n_fit * (COMPONENTS + FEW_COMPONENTS + 4)
         return {"the search index (pixels, float32 bounds)": 8 * n_fit * n_features + bounds,
                 "the principal components": 8 * n_features * (n_features + COMPONENTS)
                 + 8 * min(n_fit, PCA_SAMPLE) * n_features,
-                f"a block of {rows} x {n_fit:,} float32 bounds": 4 * rows * n_fit,
+                f"blocks of {rows} x {n_fit:,} float32 bounds in all": 4 * rows * n_fit,
                 "exact re-ranking of the candidates": 2 ** 26}
 
     def _sweep(self, X, y, ks):
@@ -230,11 +232,26 @@ def nearest_neighbours(index, X, k):
             return index.order[_block_neighbours(index, bounds, Q, k)]
     out = np.empty((len(X), k), dtype=np.intp)
     query = index.bound.query(Q)  # in one piece: a large product runs faster than many
-    for start in range(0, len(X), BLOCK_ROWS):
+
+    def search(start):
         block = slice(start, start + BLOCK_ROWS)
         out[block] = index.order[_block_neighbours(
             index, (index.bound,), Q[block], k, [part[block] for part in query])]
+
+    # one block per thread, each with a one-thread BLAS: the product is then as fast as with
+    # a threaded BLAS, and the single-threaded numpy steps between products overlap too
+    starts = range(0, len(X), BLOCK_ROWS)
+    threads = min(blas_threads(), len(starts))
+    with blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+        for _ in pool.map(search, starts):  # re-raises a worker's error
+            pass
     return out
+
+
+def blas_threads():
+    """The threads BLAS may use now (as limited by the caller), at least 1."""
+    return max([1] + [library.num_threads
+                      for library in blas_controller().select(user_api="blas").lib_controllers])
 
 
 @functools.cache
