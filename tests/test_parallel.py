@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from mnistbench import load_run
-from mnistbench.classifiers import registry
+from mnistbench.classifiers import knn, registry
 from mnistbench.classifiers.registry import get_classifier
 from mnistbench.cli import main
 from mnistbench.errors import ParameterError
@@ -193,7 +193,9 @@ def running(process):
 
 def test_a_job_that_cannot_fit_in_memory_is_refused_and_resume_runs_it(tmp_path, monkeypatch):
     needs = memory.job_memory(get_classifier("knn"), 1437, 360, 64, 10, 360)
-    assert needs["a block of 128 x 1,437 float32 bounds"] == 4 * 128 * 1437
+    threads = knn.blas_threads()
+    assert needs[f"a block of 128 x 1,437 float32 bounds per thread ({threads})"] \
+        == threads * 4 * 128 * 1437
     largest = max(needs, key=needs.get)
     budget = sum(needs.values()) // 2  # half what KNN needs, far more than the tree's
     monkeypatch.setattr(memory, "available_memory", lambda: (budget, "available on testhost"))
@@ -212,7 +214,8 @@ def test_memory_estimates_and_limits(tmp_path):
         return sum(memory.job_memory(get_classifier(name, **params), 60000, 10000, 784, 10,
                                      10000).values())
 
-    assert 2.5e8 < total("knn") < 6e8  # a 172 MB index and a 123 MB block of distances
+    # a 172 MB index, and a 31 MB block of bounds per thread
+    assert 2.5e8 < total("knn") < 5.6e8 + 3.1e7 * knn.blas_threads()
     assert total("knn", augment="rot180") > total("knn") + 60000 * 784
     assert total("tf-mlp", batch_size=100000) > 2 * total("tf-mlp")
     assert total("cnn", preset="deep") > 1.5e9 > total("cnn")

@@ -76,12 +76,13 @@ class KNN(DigitClassifier):
     def memory_estimate(self, n_fit, n_predict, n_features, n_classes):
         # queries come in blocks: the holdout's while fitting, then the test set's
         rows = min(BLOCK_ROWS, max(n_predict, int(n_fit * self.validation_fraction)))
-        rows *= blas_threads()  # a block in flight per thread
+        threads = blas_threads()  # a block in flight per thread
         bounds = 4 * n_fit * (COMPONENTS + FEW_COMPONENTS + 4)
         return {"the search index (pixels, float32 bounds)": 8 * n_fit * n_features + bounds,
                 "the principal components": 8 * n_features * (n_features + COMPONENTS)
                 + 8 * min(n_fit, PCA_SAMPLE) * n_features,
-                f"blocks of {rows} x {n_fit:,} float32 bounds in all": 4 * rows * n_fit,
+                f"a block of {rows} x {n_fit:,} float32 bounds per thread ({threads})":
+                4 * threads * rows * n_fit,
                 "exact re-ranking of the candidates": 2 ** 26}
 
     def _sweep(self, X, y, ks):
