@@ -67,3 +67,28 @@ def test_the_f1_axis_says_where_it_starts():
     (axis,) = plots.per_class_f1(table, ["0", "1"]).axes
     low = axis.get_ylim()[0]
     assert low == 65 and "starts at 65%" in axis.get_title()
+
+
+def test_long_configuration_names_keep_the_plots_their_width():
+    """A grid's names (the class path and every parameter) once squeezed the axes to nothing:
+    the scatter points get numbers and a key, and legends take fewer columns."""
+    names = [f"sklearn.neural_network:MLPClassifier alpha={a} hidden_layer_sizes=[512]"
+             for a in (0.1, 0.01, 0.001)]
+    summary = pd.DataFrame({"configuration": names, "accuracy": [0.9, 0.92, 0.91],
+                            "accuracy_half": 0.01, "accuracy_low": 0.0, "accuracy_high": 1.0,
+                            "seeds": 3, "latency_p50_ms": [0.1, 0.2, 0.3],
+                            "latency_p50_ms_half": 0.01, "fit_s": [1.0, 2.0, 3.0],
+                            "fit_s_half": 0.1})
+    figure = plots.trade_offs(summary)
+    assert [text.get_text() for text in figure.axes[0].texts] == ["1", "2", "3"]
+    assert f"2: {names[1]}" in figure.texts[-1].get_text()
+    f1 = pd.DataFrame({"configuration": np.repeat(names, 2), "label": [0, 1] * 3, "f1": 0.9})
+    figure = plots.per_class_f1(f1, ["0", "1"])
+    assert figure.axes[0].get_legend()._ncols == 1
+    for figure in (plots.trade_offs(summary), plots.per_class_f1(f1, ["0", "1"])):
+        png = plots.save(figure)
+        width = int.from_bytes(png[16:20], "big")  # the PNG header's width
+        assert width < 1300
+    short = summary.assign(configuration=["knn", "svm", "cnn"])
+    assert [text.get_text() for text in plots.trade_offs(short).axes[0].texts] == ["knn", "svm",
+                                                                                    "cnn"]

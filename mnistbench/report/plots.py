@@ -14,6 +14,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormat
 MISTAKE = "#c62828"
 RIGHT = "#2e7d32"
 LABEL_POINTS = 9  # 12.5 px at the 100 dpi the figures are saved at
+LONGEST_POINT_LABEL = 30  # characters a point's name may have beside it on a scatter plot
 
 
 def save(figure, path=None):
@@ -24,6 +25,14 @@ def save(figure, path=None):
     if path is not None:
         path.write_bytes(data)
     return data
+
+
+def legend_columns(labels, width, fontsize, most):
+    """Columns for a legend of ``labels`` that fits ``width`` inches at ``fontsize`` points
+    (at most ``most``): long configuration names take fewer, instead of widening the figure."""
+    longest = max((len(str(label)) for label in labels), default=1)
+    per_column = longest * 0.55 * fontsize / 72 + 0.6  # characters, then the line sample
+    return max(1, min(len(labels), most, int(width // per_column)))
 
 
 def show_image(axes, image, title=None, color="black", fontsize=8):
@@ -215,6 +224,11 @@ def trade_offs(table):
     output (failed configurations left out)."""
     table = table[table["accuracy"].notna()]
     figure = Figure(figsize=(11, 4.2), layout="constrained")
+    names = list(table["configuration"])
+    # long names (a grid's parameters) would squeeze the axes to nothing: the points get
+    # numbers, and a key under the plots names them
+    keyed = max(map(len, names), default=0) > LONGEST_POINT_LABEL
+    marks = [str(number) for number in range(1, len(names) + 1)] if keyed else names
     for axis, column, name in zip(figure.subplots(1, 2), ("latency_p50_ms", "fit_s"),
                                   ("single-image latency p50 (ms)", "fit time (s)")):
         x, y = table[column].to_numpy(), table["accuracy"].to_numpy() * 100
@@ -229,8 +243,8 @@ def trade_offs(table):
         axis.plot(x[front], y[front], linestyle="--" if len(front) > 1 else "none", marker="o",
                   color="grey", markersize=11, markerfacecolor="none", markeredgecolor="C3",
                   label="Pareto front" if len(front) > 1 else "Pareto front: one point")
-        for label, xi, yi in zip(table["configuration"], x, y):
-            axis.annotate(label, (xi, yi), textcoords="offset points", xytext=(5, -10),
+        for mark, xi, yi in zip(marks, x, y):
+            axis.annotate(mark, (xi, yi), textcoords="offset points", xytext=(5, -10),
                           fontsize=8)
         axis.set_xscale("log")
         axis.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
@@ -241,6 +255,9 @@ def trade_offs(table):
         axis.grid(alpha=0.3, which="both")
         axis.legend(fontsize=8, loc="best")
     figure.suptitle("Accuracy against speed (bars: 95% intervals)", fontsize=10)
+    if keyed:
+        figure.text(0.01, -0.02, "\n".join(f"{mark}: {name}" for mark, name in zip(marks, names)),
+                    va="top", fontsize=8)
     return figure
 
 
@@ -261,7 +278,8 @@ def per_class_f1(table, class_names):
     axes.set_ylabel("F1 %")
     axes.set_title("Per-class F1" + (f" (the axis starts at {low:g}%, not 0)" if low else ""),
                    fontsize=10)
-    axes.legend(fontsize=7, ncol=min(len(labels), 6), loc="upper center",
+    axes.legend(fontsize=7, ncol=legend_columns(labels, figure.get_figwidth(), 7, 6),
+                loc="upper center",
                 bbox_to_anchor=(0.5, -0.1))
     axes.grid(alpha=0.3, axis="y")
     return figure
@@ -400,7 +418,7 @@ def risk_coverage(curves, thresholds=None):
         for handle, name in zip(*axis.get_legend_handles_labels()):
             handles.setdefault(name, handle)
     figure.legend(list(handles.values()), list(handles), loc="outside lower center",
-                  fontsize=7, ncol=min(len(handles), 4))
+                  fontsize=7, ncol=legend_columns(handles, figure.get_figwidth(), 7, 4))
     figure.suptitle("Risk against coverage, as the confidence threshold falls"
                     + (" (x: the threshold chosen on the holdout)" if thresholds else ""),
                     fontsize=10)
