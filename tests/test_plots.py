@@ -84,7 +84,7 @@ def test_long_configuration_names_keep_the_plots_their_width():
     assert f"2: {names[1]}" in figure.texts[-1].get_text()
     f1 = pd.DataFrame({"configuration": np.repeat(names, 2), "label": [0, 1] * 3, "f1": 0.9})
     figure = plots.per_class_f1(f1, ["0", "1"])
-    assert figure.axes[0].get_legend()._ncols == 1
+    assert figure.legends[0]._ncols == 1
     for figure in (plots.trade_offs(summary), plots.per_class_f1(f1, ["0", "1"])):
         png = plots.save(figure)
         width = int.from_bytes(png[16:20], "big")  # the PNG header's width

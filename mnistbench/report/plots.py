@@ -266,7 +266,10 @@ def per_class_f1(table, class_names):
     f1 (mean over seeds)."""
     labels = list(dict.fromkeys(table["configuration"]))
     width = 0.8 / len(labels)
-    figure = Figure(figsize=(max(8, len(class_names) * 0.9), 3.8), layout="constrained")
+    figure_width = max(8, len(class_names) * 0.9)
+    columns = legend_columns(labels, figure_width, 7, 6)
+    legend_rows = -(-len(labels) // columns)
+    figure = Figure(figsize=(figure_width, 3.8 + 0.14 * legend_rows), layout="constrained")
     axes = figure.subplots()
     for index, label in enumerate(labels):
         rows = table[table["configuration"] == label].sort_values("label")
@@ -278,9 +281,7 @@ def per_class_f1(table, class_names):
     axes.set_ylabel("F1 %")
     axes.set_title("Per-class F1" + (f" (the axis starts at {low:g}%, not 0)" if low else ""),
                    fontsize=10)
-    axes.legend(fontsize=7, ncol=legend_columns(labels, figure.get_figwidth(), 7, 6),
-                loc="upper center",
-                bbox_to_anchor=(0.5, -0.1))
+    figure.legend(fontsize=7, ncol=columns, loc="outside lower center")
     axes.grid(alpha=0.3, axis="y")
     return figure
 
