@@ -17,6 +17,7 @@ GROUPS = 512  # the shuffled training set is cut into this many groups of consec
 EXTRA_CANDIDATES = 8  # groups beyond k whose nearest bound gives a distance to beat
 PCA_SAMPLE = 10_000  # training images the principal components are computed from
 UNIT_ROUNDOFF = 2.0 ** -24
+CHUNK_ROWS = 4096  # rows projected at a time (a float64 chunk of 4096 x 717 is 23 MB)
 
 
 class KNN(DigitClassifier):
@@ -149,7 +150,10 @@ def principal_components(X):
     sample = X[:PCA_SAMPLE].astype(np.float64)  # X is shuffled already
     mean = sample.mean(axis=0)
     sample -= mean
-    _, vectors = np.linalg.eigh(sample.T @ sample)
+    parts = np.array_split(sample, blas_threads())
+    scatter = sum(in_threads(lambda part: part.T @ part, parts))
+    with blas_controller().limit(limits=1, user_api="blas"):  # 717 x 717: quick on one
+        _, vectors = np.linalg.eigh(scatter)
     return mean, np.ascontiguousarray(vectors[:, ::-1])
 
 
@@ -181,17 +185,21 @@ class LowerBound:
         self.group_width = group_width
 
     def coordinates(self, X):
-        """``[z, r, c]`` of each row of ``X``, in float64 (8192 rows at a time)."""
+        """``[z, r, c]`` of each row of ``X``, in float64 (``CHUNK_ROWS`` rows at a time)."""
         p = self.P.shape[1]
         out = np.empty((len(X), p + 2))
-        for start in range(0, len(X), 8192):
-            centred = X[start:start + 8192] - self.mean
-            z = out[start:start + len(centred), :p]
+
+        def chunk(start):
+            rows = slice(start, start + CHUNK_ROWS)
+            centred = X[rows] - self.mean
+            z = out[rows, :p]
             np.matmul(centred, self.P, out=z)
             residual = centred - z @ self.P.T
             r = np.sqrt(np.einsum("ij,ij->i", residual, residual))
-            out[start:start + len(centred), p] = r
-            out[start:start + len(centred), p + 1] = np.einsum("ij,ij->i", z, z) + r * r
+            out[rows, p] = r
+            out[rows, p + 1] = np.einsum("ij,ij->i", z, z) + r * r
+
+        in_threads(chunk, range(0, len(X), CHUNK_ROWS))
         return out
 
     def arrays(self):
@@ -232,21 +240,31 @@ def nearest_neighbours(index, X, k):
             bounds = (index.few_bound, index.bound)
             return index.order[_block_neighbours(index, bounds, Q, k)]
     out = np.empty((len(X), k), dtype=np.intp)
-    query = index.bound.query(Q)  # in one piece: a large product runs faster than many
+    query = index.bound.query(Q)  # every block's query rows at once
 
     def search(start):
         block = slice(start, start + BLOCK_ROWS)
         out[block] = index.order[_block_neighbours(
             index, (index.bound,), Q[block], k, [part[block] for part in query])]
 
-    # one block per thread, each with a one-thread BLAS: the product is then as fast as with
-    # a threaded BLAS, and the single-threaded numpy steps between products overlap too
-    starts = range(0, len(X), BLOCK_ROWS)
-    threads = min(blas_threads(), len(starts))
-    with blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
-        for _ in pool.map(search, starts):  # re-raises a worker's error
-            pass
+    in_threads(search, range(0, len(X), BLOCK_ROWS))
     return out
+
+
+def in_threads(function, items):
+    """``[function(item) for item in items]``, the items shared among as many threads as BLAS
+    may use now, each thread on a one-thread BLAS.
+
+    Products then run about as fast as on a threaded BLAS, the single-threaded NumPy steps
+    between them overlap, and beside other threaded processes the fit slows in proportion to
+    the load: OpenBLAS's own threads wait for each other by spinning, which on a busy machine
+    burns the time slices they share.
+    """
+    threads = min(blas_threads(), len(items))
+    if threads <= 1:
+        return [function(item) for item in items]
+    with blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(function, items))
 
 
 def blas_threads():
