@@ -94,3 +94,11 @@ def test_fit_and_predict_give_a_result_or_a_value_or_type_error(name, data):
             continue
         assert len(result) == len(X_new)
         assert vars(classifier) == fitted  # predict changes nothing
+
+
+@pytest.mark.parametrize("name", ["tree", "knn", "linear"])
+def test_one_row_of_8_bit_pixels_without_its_image_axis_is_a_value_error(name):
+    """The cheap path for 8-bit images read ``X.shape[1]`` of a 1-D array: an IndexError."""
+    model = get_class(name)().fit(np.zeros((6, 4), np.uint8), np.array([0, 1] * 3))
+    with pytest.raises(ValueError, match="shape"):
+        model.predict(np.array([0], np.uint8))

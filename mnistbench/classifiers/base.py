@@ -175,7 +175,7 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         """``X`` checked against the fitted model, as rows of 0-255 grey levels."""
         X, image_shape = image_rows(X)
         self._check_image_shape(image_shape)
-        if type(X) is np.ndarray and X.dtype == np.uint8 and len(X) \
+        if type(X) is np.ndarray and X.dtype == np.uint8 and X.ndim == 2 and len(X) \
                 and X.shape[1] == self.n_features_in_ and not hasattr(self, "feature_names_in_"):
             # the common case, kept cheap for single images: 8-bit pixels of the right count
             # cannot be NaN, negative or above 255, so scikit-learn's checks have nothing to do
