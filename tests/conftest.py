@@ -12,6 +12,7 @@ import mnistbench
 from mnistbench.classifiers.registry import get_classifier
 from mnistbench.cli import main
 from mnistbench.datasets import load_dataset
+from mnistbench.run import timing
 
 # a scikit-learn classifier of no adapter's, run through the bring-your-own wrapper
 EXTERNAL = "sklearn.ensemble:ExtraTreesClassifier"
@@ -29,6 +30,14 @@ def tensorflow_log_level_unset(monkeypatch):
     has it, whatever the caller exported: the tests of what reaches standard error (here and in
     the processes they start) must not depend on the caller's environment."""
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def latency_after_its_minimum_calls(monkeypatch):
+    """A job run in this process times single images for its ``MIN_CALLS`` calls, not for
+    half a second more: no test reads how long the latencies were measured, and the half
+    second, paid by every job of every run the tests start, added up to a minute."""
+    monkeypatch.setattr(timing, "MIN_SECONDS", 0)
 
 
 def idx_bytes(array):
