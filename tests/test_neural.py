@@ -27,17 +27,11 @@ def fit_tiny(name, digits, **params):
     return classifier.fit(digits.X_train, digits.y_train)
 
 
-@pytest.fixture(scope="module")
-def fitted(digits):
-    """``fitted(name)``: the algorithm fitted once on the digits with its tiny settings."""
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            cache[name] = fit_tiny(name, digits)
-        return cache[name]
-
-    return get
+@pytest.fixture
+def fitted(tiny_fit):
+    """``fitted(name)``: the algorithm fitted on the digits with its tiny settings, the fit
+    this session's other modules share (none of these tests changes it)."""
+    return lambda name: tiny_fit(name)[0]
 
 
 def test_importing_and_listing_never_imports_tensorflow():
@@ -329,8 +323,8 @@ def test_loading_what_is_not_a_model_is_a_data_error(fitted, tmp_path):
 
 
 @pytest.mark.parametrize("name", NEURAL)
-def test_monitor_records_accuracy_without_changing_the_model(name, digits):
-    plain = fit_tiny(name, digits)
+def test_monitor_records_accuracy_without_changing_the_model(name, fitted, digits):
+    plain = fitted(name)
     monitored = get_classifier(name, random_state=0, **TINY[name]).fit(
         digits.X_train, digits.y_train, monitor=(digits.X_test, digits.y_test))
     np.testing.assert_array_equal(monitored.predict(digits.X_test), plain.predict(digits.X_test))
