@@ -1,9 +1,12 @@
 """Statistics checked against hand-computed cases; the report built from a run's files and
 opened in a real browser; the report, compare and list sub-commands (run in this process)."""
 
+import contextlib
+import io
 import json
 import os
 import shutil
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -13,6 +16,7 @@ from browser import chromium, open_report
 from mnistbench.analysis.statistics import (holm, mcnemar_exact, pairwise_mcnemar,
                                             seed_interval, wilson_interval)
 from mnistbench.classifiers import registry
+from mnistbench.cli import main
 from mnistbench.report.page import write_report
 from mnistbench.run.integrity import CHECKSUMS_FILE, checksums_text
 from mnistbench.run.perimage import (PREDICTIONS_FILE, predictions_bytes, read_predictions,
@@ -80,8 +84,10 @@ def test_pairs_combine_seeds_only_when_they_agree():
 
 
 @pytest.fixture(scope="module")
-def digits_run(tmp_path_factory):
-    """knn, tree and mlp on the digits with two seeds, and an algorithm that always fails."""
+def reported_run(tmp_path_factory):
+    """``(folder, exit code, standard output)``: knn, tree and mlp on the digits with two seeds,
+    and an algorithm that always fails, whose report ``mnistbench report FOLDER`` wrote (in this
+    process: the report is the costly part, written once for the module's tests)."""
     registry.ALGORITHMS["boom"] = "fake_algorithms:Boom"
     try:
         out = tmp_path_factory.mktemp("run")
@@ -89,8 +95,18 @@ def digits_run(tmp_path_factory):
                       params={"mlp": {"epochs": 5}})
     finally:
         del registry.ALGORITHMS["boom"]
-    write_report(out)
-    return out
+    printed, shown = io.StringIO(), warnings.showwarning
+    try:
+        with contextlib.redirect_stdout(printed):
+            code = main(["report", str(out)])
+    finally:
+        warnings.showwarning = shown  # the command sets its own warning display
+    return out, code, printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def digits_run(reported_run):
+    return reported_run[0]
 
 
 def test_report_holds_every_section_and_the_failed_jobs(digits_run):
@@ -139,9 +155,9 @@ def test_report_opens_in_a_real_browser(digits_run, tmp_path):
     assert (tmp_path / "page.png").stat().st_size > 100_000
 
 
-def test_report_and_compare_commands(digits_run, tmp_path, cli):
-    result = cli("report", str(digits_run))
-    assert result.returncode == 0 and result.stdout.strip().endswith("report.html")
+def test_report_and_compare_commands(reported_run, tmp_path, cli):
+    digits_run, code, printed = reported_run
+    assert code == 0 and printed.strip().endswith("report.html")
     same = cli("compare", str(digits_run), str(digits_run), "--fail-if-worse")
     assert same.returncode == 0, same.stderr
     assert "no significant change" in same.stdout and "| boom" in same.stdout
