@@ -14,6 +14,13 @@ QUICK_TRAIN = 10_000
 QUICK_TEST = 2_000
 
 
+def pytest_xdist_auto_num_workers(config):
+    """No worker processes for the benchmarks (setup.cfg's ``-n auto`` is for the tests): a
+    timing taken beside another worker's tests is not a benchmark, and pytest-benchmark turns
+    itself off under pytest-xdist."""
+    return 0
+
+
 @pytest.fixture(scope="session")
 def mnist():
     return load_dataset("mnist")
