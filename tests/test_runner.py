@@ -1,6 +1,7 @@
 """The runner and its store: tidy files, per-image outputs, failures, resume and extension."""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -263,6 +264,14 @@ def test_dead_and_live_runs_are_told_apart(tmp_path, host, seconds_ago, refused)
         assert resume_benchmark(tmp_path)["status"].tolist() == ["ok"]
 
 
+@pytest.fixture(scope="module")
+def knn_and_tree(tmp_path_factory):
+    """A finished digits run of knn and tree, for the tests that damage a copy of it."""
+    out = tmp_path_factory.mktemp("knn-and-tree")
+    run_benchmark(["knn", "tree"], dataset="digits", out=out)
+    return out
+
+
 @pytest.mark.parametrize("damage, reason", [
     (lambda folder: (folder / "probabilities.npz").write_bytes(
         (folder / "probabilities.npz").read_bytes()[:100]),
@@ -271,11 +280,11 @@ def test_dead_and_live_runs_are_told_apart(tmp_path, host, seconds_ago, refused)
     (lambda folder: (folder / "checksums.json").unlink(), "no checksums.json"),
 ])
 def test_a_damaged_job_runs_again_on_resume_and_readers_leave_it_out(tmp_path, damage, reason,
-                                                                     capsys):
+                                                                     knn_and_tree, capsys):
     from mnistbench.cli import main
     from mnistbench.run.loading import DamagedJob
 
-    run_benchmark(["knn", "tree"], dataset="digits", out=tmp_path)
+    shutil.copytree(knn_and_tree, tmp_path, dirs_exist_ok=True)
     before = job_folders(tmp_path)
     knn, tree = sorted(before)
     damage(tmp_path / "jobs" / knn)
