@@ -35,8 +35,8 @@ def tensorflow_log_level_unset(monkeypatch):
 @pytest.fixture(autouse=True)
 def latency_after_its_minimum_calls(monkeypatch):
     """A job run in this process times single images for its ``MIN_CALLS`` calls, not for
-    half a second more: no test reads how long the latencies were measured, and the half
-    second, paid by every job of every run the tests start, added up to a minute."""
+    half a second more: no test reads how long the latencies were measured, and every job of
+    every run these tests start paid that half second."""
     monkeypatch.setattr(timing, "MIN_SECONDS", 0)
 
 
