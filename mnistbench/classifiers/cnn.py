@@ -79,7 +79,7 @@ PRESETS = {
         "description": "conv8-pool-conv48-pool-dense128 (158,602 parameters), Adam with a "
                        "one-cycle rate peaking at 2e-2, 2 epochs of batch 250, 8 steps per "
                        "compiled call, bfloat16 where the CPU has it (99.06% test accuracy "
-                       "after a 7.56 s fit, medians of seeds 0-2 on a quiet 2-core AMD EPYC)",
+                       "after a 7.86 s fit, medians of seeds 0-2 on a quiet 2-core AMD EPYC)",
         "architecture": "sprint", "optimizer": "adam", "learning_rate": 2e-2,
         "schedule": "one-cycle", "epochs": 2, "batch_size": 250, "distort": False,
         "precision": "auto", "steps_per_execution": 8},
