@@ -341,4 +341,3 @@ def run(args):
                              f"{out}'") from None
     # a failed job, or a model that could not be saved: results are written, but say so
     return 1 if ((summary["status"] != "ok") | summary["error"].notna()).any() else 0
-

@@ -847,8 +847,8 @@ RUN_FOLDER = [
     Command("disk full while ensemble writes its votes", lambda f: [
         "ensemble", f / "run", "--members", "tree,knn"], setup=with_run(),
             fault=lambda f: full_disk(after=2), kept=finished_jobs_and_leftovers),
-    Command("the run's folder removed while it runs", run_args("--algos", "tree", "--repeats",
-                                                             "3"), code=1,
+    Command("the run's folder removed while it runs",
+            run_args("--algos", "tree", "--repeats", "3"), code=1,
             setup=lambda w, f: (f / "mine.txt").write_text("mine\n"),
             fault=lambda f: folder_removed_after_first_job(f / "out")),
     Command("report over the user's report.html", lambda f: ["report", f / "run"],
@@ -971,8 +971,8 @@ def test_the_judge_tells_a_traceback_silence_and_loss_apart(world, tmp_path):
         == "traceback"
     assert run_case(Case("t", "lines", lambda w: Exit(2, said * 2), Exit(2)), world).kind \
         == "traceback"
-    assert run_case(Case("t", "trace", lambda w: Exit(2, "Traceback (most recent call last):\n"
-                                                        + said), Exit(2)), world).kind \
+    traceback = "Traceback (most recent call last):\n" + said
+    assert run_case(Case("t", "trace", lambda w: Exit(2, traceback), Exit(2)), world).kind \
         == "traceback"
     assert run_case(Case("t", "quiet", lambda w: Exit(0, ""), Exit(2)), world).kind == "silent"
 

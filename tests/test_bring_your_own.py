@@ -23,6 +23,7 @@ from mnistbench.run.runner import resume_benchmark, run_benchmark
 from mnistbench.run.experiment import Experiment
 from mnistbench.run.spec import JobSpec
 
+
 def expand(algos, dataset, params=None, grid=None, **options):
     """The checked jobs of an experiment, as a list."""
     return list(Experiment.from_options(algos, params, grid, dataset=dataset,

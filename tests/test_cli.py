@@ -138,10 +138,10 @@ def test_a_folder_of_the_users_files_is_refused_and_left_byte_for_byte(tmp_path,
     assert result.stderr == ("mnistbench: error: W already holds files (figures, report.html, "
                              "summary.csv); a run writes into a new or empty folder, so choose "
                              "another --out\n")
-    assert sorted(path.name for path in folder.iterdir()) == ["figures", "report.html",
-                                                               "summary.csv"]
-    assert all((folder / name).read_text() == "mine\n" for name in ("summary.csv",
-                                                                     "report.html"))
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "figures", "report.html", "summary.csv"]
+    assert all((folder / name).read_text() == "mine\n"
+               for name in ("summary.csv", "report.html"))
 
 
 def test_compare_refuses_runs_on_other_test_images_even_with_fail_if_worse(tmp_path, cli):

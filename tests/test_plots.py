@@ -90,5 +90,5 @@ def test_long_configuration_names_keep_the_plots_their_width():
         width = int.from_bytes(png[16:20], "big")  # the PNG header's width
         assert width < 1300
     short = summary.assign(configuration=["knn", "svm", "cnn"])
-    assert [text.get_text() for text in plots.trade_offs(short).axes[0].texts] == ["knn", "svm",
-                                                                                    "cnn"]
+    labels = [text.get_text() for text in plots.trade_offs(short).axes[0].texts]
+    assert labels == ["knn", "svm", "cnn"]

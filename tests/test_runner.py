@@ -14,6 +14,7 @@ from mnistbench.run.runner import resume_benchmark, run_benchmark
 from mnistbench.run.experiment import Experiment
 from mnistbench.run.store import RunStore
 
+
 def expand(algos, dataset, params=None, grid=None, **options):
     """The checked jobs of an experiment, as a list."""
     return list(Experiment.from_options(algos, params, grid, dataset=dataset,
@@ -214,8 +215,8 @@ def test_all_expands_to_every_registered_algorithm():
     assert [job.algorithm for job in expand("all", "digits")] == registry.algorithm_names()
 
 
-def test_save_models_keeps_loadable_models_and_a_failed_save_keeps_results(tmp_path,
-                                                                          monkeypatch):
+def test_save_models_keeps_loadable_models_and_a_failed_save_keeps_results(
+        tmp_path, monkeypatch):
     from mnistbench import load_model
     from mnistbench.run import job
 

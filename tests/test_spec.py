@@ -35,7 +35,7 @@ def test_spec_round_trips_through_json_keeping_tuples():
 
 def test_repeats_give_consecutive_seeds_and_grids_the_cross_product():
     jobs = expand("knn,tree", "digits", seed=5, repeats=2,
-                       grid={"tree": {"max_depth": [2, None], "criterion": ["gini", "entropy"]}})
+                  grid={"tree": {"max_depth": [2, None], "criterion": ["gini", "entropy"]}})
     assert [(job.algorithm, job.seed) for job in jobs[:2]] == [("knn", 5), ("knn", 6)]
     trees = [(job.params["max_depth"], job.params["criterion"], job.seed) for job in jobs[2:]]
     assert trees == [(2, "gini", 5), (2, "gini", 6), (2, "entropy", 5), (2, "entropy", 6),

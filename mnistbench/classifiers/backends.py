@@ -114,8 +114,8 @@ def device_name(backend, device):
         gpus = tf.config.list_physical_devices("GPU")
         if not gpus:
             return "cpu"
-        return "gpu:" + tf.config.experimental.get_device_details(gpus[0]).get("device_name",
-                                                                                gpus[0].name)
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return "gpu:" + details.get("device_name", gpus[0].name)
     if backend == "jax":
         import jax
 

@@ -150,7 +150,7 @@ def whole_jobs(directory, info, say=None, known=None):
         else:
             line = f"[{job_id}] damaged ({reason})"
             (say or (lambda text: warnings.warn(f"{directory}: {text}; it is left out",
-                                                 DamagedJob, stacklevel=3)))(line)
+                                                DamagedJob, stacklevel=3)))(line)
     # runs of format 1 list their jobs; later ones record (attempt, place in its request)
     listed = {job["job_id"]: [-1, index] for index, job in enumerate(info.get("jobs", []))}
 

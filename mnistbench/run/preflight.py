@@ -1,6 +1,6 @@
 """What is checked before the first job runs, beyond ``Experiment.check``: the size of the
-request, and what only the data in hand can tell. A value that every job would reject is refused here, once, in one sentence,
-rather than by each job after its data is loaded.
+request, and what only the data in hand can tell. A value that every job would reject is refused
+here, once, in one sentence, rather than by each job after its data is loaded.
 """
 
 from mnistbench.datasets.sources import holdout_size

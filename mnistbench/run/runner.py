@@ -29,6 +29,7 @@ from mnistbench.run.folders import check_new_run_folder
 from mnistbench.run.store import RunStore, default_run_dir
 from mnistbench.run.timeout import ChildDied, TimedOut, call_with_timeout
 
+
 def run_benchmark(algos, dataset="mnist", data_dir=None, seed=0, params=None, out=None,
                   save_models=None, n_jobs=1, progress=None, repeats=1, grid=None, shifts=None,
                   target_accuracy=None, backend="local", address=None, timeout=None, yes=False):

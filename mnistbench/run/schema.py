@@ -14,7 +14,8 @@ SUMMARY_COLUMNS = [
     "dataset_checksum", "n_train", "n_fit_images", "n_test", "status", "error", "accuracy",
     "precision_macro", "recall_macro", "f1_macro", "mean_confidence", "fit_s", "predict_s",
     "images_per_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_calls",
-    "framework", "device", "host", "backend", "concurrent_jobs", "threads", "versions", "started_at", "ended_at",
+    "framework", "device", "host", "backend", "concurrent_jobs", "threads", "versions",
+    "started_at", "ended_at",
 ]
 # one job's long tables, each a file per job and a run-level file joining them
 LONG_TABLES = ("per_class", "confusion", "predictions", "sweep", "history", "shifts",

@@ -239,8 +239,8 @@ class RunStore:
         else:
             os.rename(partial, final)
         self._jobs.pop(job_id, None)
-        if time.monotonic() - self._rebuilt_at >= max(REBUILD_S,
-                                                        self._rebuild_s / REBUILD_SHARE):
+        every = max(REBUILD_S, self._rebuild_s / REBUILD_SHARE)
+        if time.monotonic() - self._rebuilt_at >= every:
             self.rebuild_tables()
 
     def rebuild_tables(self, derived=False):
