@@ -92,3 +92,28 @@ def test_long_configuration_names_keep_the_plots_their_width():
     short = summary.assign(configuration=["knn", "svm", "cnn"])
     labels = [text.get_text() for text in plots.trade_offs(short).axes[0].texts]
     assert labels == ["knn", "svm", "cnn"]
+
+
+def test_many_configurations_show_hard_examples_as_a_table_of_readable_width():
+    """40 grid configurations once drew 41 columns of bars, 8,579 px wide under titles that ran
+    into each other: past six each configuration is a row, and a few long names wrap."""
+    rng = np.random.default_rng(0)
+    names = [f"sklearn.neural_network:MLPClassifier alpha={a} hidden_layer_sizes=[{h}]"
+             for a in (0.1, 0.01, 0.001, 1e-4) for h in range(100, 110)]
+    probabilities = {name: rng.dirichlet(np.ones(10), size=30) for name in names}
+    true = np.arange(30) % 10
+    figure = plots.hard_examples(IMAGES, [3, 7], true, probabilities, [str(n) for n in range(10)])
+    table = figure.axes[1]
+    assert [label.get_text() for label in table.get_yticklabels()] == names
+    answers = [probabilities[name][3].argmax() for name in names]
+    truths = [probabilities[name][3][3] for name in names]
+    assert [text.get_text() for text in table.texts] == [
+        f"{answer}  {truth:.2f}" for answer, truth in zip(answers, truths)]
+    png = plots.save(figure)
+    assert int.from_bytes(png[16:20], "big") < 1500  # the PNG header's width
+    few = {name: probabilities[name] for name in names[:3]}
+    bars = plots.hard_examples(IMAGES, [3, 7], true, few, [str(n) for n in range(10)])
+    titles = [axis.get_title() for axis in bars.axes[1:4]]
+    assert ["".join(title.split()) for title in titles] == ["".join(n.split()) for n in names[:3]]
+    assert all(len(line) <= 24 for title in titles for line in title.split("\n")[:-1])
+    assert int.from_bytes(plots.save(bars)[16:20], "big") < 1000

@@ -15,6 +15,8 @@ MISTAKE = "#c62828"
 RIGHT = "#2e7d32"
 LABEL_POINTS = 9  # 12.5 px at the 100 dpi the figures are saved at
 LONGEST_POINT_LABEL = 30  # characters a point's name may have beside it on a scatter plot
+MOST_BAR_COLUMNS = 6  # configurations the hard examples show as columns of bars
+LONGEST_COLUMN_TITLE = 24  # characters a line of a title over a column of bars 2 inches wide
 
 
 def save(figure, path=None):
@@ -291,8 +293,13 @@ def hard_examples(images, indices, true, probabilities, class_names):
     probabilities as bars (the true class in green, a wrong answer in red).
 
     ``probabilities`` maps a configuration to its N x classes array. Labels are 9 points or
-    more, legible when the report shows the figure at its own width."""
+    more, legible when the report shows the figure at its own width; a name longer than
+    :data:`LONGEST_COLUMN_TITLE` is wrapped over lines. More configurations than
+    :data:`MOST_BAR_COLUMNS` get :func:`hard_examples_table`, whose width does not grow with
+    them."""
     labels = list(probabilities)
+    if len(labels) > MOST_BAR_COLUMNS:
+        return hard_examples_table(images, indices, true, probabilities, class_names)
     figure = Figure(figsize=(2.0 * (len(labels) + 1), 2.0 * len(indices) + 0.5),
                     layout="constrained")
     axes = figure.subplots(len(indices), len(labels) + 1, squeeze=False)
@@ -316,10 +323,41 @@ def hard_examples(images, indices, true, probabilities, class_names):
             axis.get_xticklabels()[true[index]].set(color=RIGHT, fontweight="bold")
             axis.tick_params(axis="y", labelsize=LABEL_POINTS)
             if row == 0:
-                axis.set_title(label, fontsize=LABEL_POINTS + 1)
+                axis.set_title(textwrap.fill(label, LONGEST_COLUMN_TITLE, break_on_hyphens=False),
+                               fontsize=LABEL_POINTS + 1)
     figure.suptitle("Hard test images: each configuration's class probabilities\n"
                     "green: the true class (its label in bold); red: a wrong answer",
                     fontsize=10)
+    return figure
+
+
+def hard_examples_table(images, indices, true, probabilities, class_names):
+    """The hard images as columns, a row per configuration: each cell gives the class the
+    configuration answered and the probability it gave the true class, coloured by that
+    probability (red 0 to green 1). The names stand once at the left, however long."""
+    labels = list(probabilities)
+    longest = len(max(labels, key=len))
+    figure = Figure(figsize=(0.08 * longest + 1.3 * len(indices) + 0.6,
+                             1.9 + 0.3 * len(labels)), layout="constrained")
+    grid = figure.add_gridspec(2, len(indices), height_ratios=(1.3, 0.3 * len(labels)))
+    for column, index in enumerate(indices):
+        show_image(figure.add_subplot(grid[0, column]), images[index],
+                   f"#{index}: {class_names[true[index]]}", fontsize=LABEL_POINTS)
+        proba = np.array([probabilities[label][index] for label in labels])
+        truth = proba[:, true[index]]
+        axis = figure.add_subplot(grid[1, column])
+        axis.imshow(truth[:, None], cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+        for row, answer in enumerate(proba.argmax(axis=1)):
+            axis.text(0, row, f"{class_names[answer]}  {truth[row]:.2f}", ha="center",
+                      va="center", fontsize=LABEL_POINTS,
+                      color="white" if abs(truth[row] - 0.5) > 0.35 else "black",  # dark ends
+                      fontweight="bold" if answer == true[index] else "normal")
+        axis.set_xticks([])
+        axis.set_yticks(range(len(labels)), labels if column == 0 else [],
+                        fontsize=LABEL_POINTS)
+    figure.suptitle("Hard test images: the class each configuration answered (bold when "
+                    "right) and the probability\nit gave the true class, coloured from red (0) "
+                    "to green (1)", fontsize=10)
     return figure
 
 
