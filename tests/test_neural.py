@@ -107,6 +107,12 @@ def test_cnn_presets_build_the_documented_networks():
     assert layer_shapes(deep)[-6:] == [(28, 28, 32), (25_088,), (25_088,), (128,), (128,), (10,)]
     fast = build_network("fast", (28, 28), 10)
     assert layer_shapes(fast)[-4:] == [(1600,), (128,), (128,), (10,)]
+    normed = build_network("normed", (28, 28), 10)  # the fast net, batch norm before each ReLU
+    assert [type(layer).__name__ for layer in normed.layers][:8] == [
+        "Conv2D", "BatchNormalization", "ReLU", "MaxPooling2D"] * 2
+    assert layer_shapes(normed)[-4:] == layer_shapes(fast)[-4:]
+    assert normed.count_params() == fast.count_params() + 4 * (32 + 64)  # scale, shift, mean, var
+    assert normed.layers[-2].rate == 0.5
     strided = build_network("strided", (28, 28), 10)
     assert strided.count_params() == 327_242
     assert [tuple(layer.output.shape[1:]) for layer in strided.layers
@@ -192,10 +198,12 @@ def test_resolved_params_hold_the_preset_with_its_overrides(name, fitted):
     preset = {key: value for key, value in classifier.PRESETS[classifier.preset].items()
               if key != "description"}
     resolved = classifier.resolved_params_
-    # on the 1,293 digits an adaptive preset takes smaller batches, and records them
-    chosen_batch = {key: value for key, value in classifier.chosen_params_.items()
-                    if key == "batch_size"}
-    assert resolved == {**classifier.get_params(), **preset, **TINY[name], **chosen_batch}
+    # on the 1,293 digits an adaptive preset takes smaller batches (and the cnn its small-data
+    # network), and records them
+    chosen = {key: value for key, value in classifier.chosen_params_.items()
+              if key in ("batch_size", "architecture")}
+    assert resolved == {**classifier.get_params(), **preset, **TINY[name], **chosen}
+    assert name != "cnn" or chosen["architecture"] == "normed"
     assert resolved["random_state"] == 0
 
 
@@ -356,3 +364,17 @@ def test_eight_bit_and_float_pixels_give_identical_probabilities(name, fitted, d
     classifier = fitted(name)
     np.testing.assert_array_equal(classifier.predict_proba(digits.X_test),
                                   classifier.predict_proba(digits.X_test.astype(np.float64)))
+
+
+def test_the_adaptive_cnn_takes_its_regularised_network_on_small_data_only():
+    """Under 50 batches of 128 fitting images the adaptive cnn is the normed network (chosen on
+    the digits' development split); MNIST and Fashion-MNIST keep the fast one, whatever batch is
+    given, and the fixed presets keep theirs."""
+    from mnistbench.classifiers.cnn import CNN
+
+    assert CNN()._architecture(1_293) == CNN()._architecture(6_399) == "normed"
+    assert CNN()._architecture(6_400) == CNN()._architecture(54_000) == "fast"
+    assert CNN(batch_size=16)._architecture(54_000) == "fast"
+    assert CNN(batch_size=512)._architecture(1_293) == "normed"
+    assert CNN(preset="fast")._architecture(1_293) == "fast"
+    assert CNN(preset="sprint")._architecture(1_293) == "sprint"

@@ -208,7 +208,14 @@ def identity(layer):
     return lambda x: x
 
 
+def relu_layer(layer):
+    """Keras' ``ReLU`` layer with its default settings (no cap, slope or threshold)."""
+    if layer.max_value is not None or layer.negative_slope or layer.threshold:
+        return None
+    return relu
+
+
 STEP_BUILDERS = {"Conv2D": conv2d, "MaxPooling2D": max_pooling2d,
                  "BatchNormalization": batch_normalization, "Dense": dense,
                  "Flatten": flatten, "Dropout": identity, "InputLayer": identity,
-                 "Resizing": resizing}
+                 "ReLU": relu_layer, "Resizing": resizing}
