@@ -70,7 +70,7 @@ CNN_VARIANTS = {
     "dropout 0.6": {"layers": {"dropout": 0.6}},
     "dropout 0.25 after each pooling, 0.5 before the output":
         {"layers": {"pool_dropout": 0.25, "dropout": 0.5}},
-    "batch norm after each convolution, dropout 0.5 (`normed`, the default now)":
+    "batch norm after each convolution, dropout 0.5 (`normed`, the default on small data)":
         {"layers": {"batch_norm": True, "dropout": 0.5}},
     "dense 256": {"layers": {"dense": 256}},
     "64 and 128 filters": {"layers": {"filters": (64, 128)}},
