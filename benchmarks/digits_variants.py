@@ -36,15 +36,16 @@ DEVELOPMENT_FIT = 1077  # fit on the first 1,077 training images, choose on the 
 
 
 def cnn_layers(dropout=0.3, dense=128, filters=(32, 64), pool_dropout=0.0,
-               batch_norm=False):
-    """The `fast` architecture's layers with the given changes."""
+               batch_norm=None):
+    """The `fast` architecture's layers with the given changes; ``batch_norm``, the momentum
+    of a batch norm between each convolution and its ReLU."""
     from keras import layers
 
     stack = []
     for count in filters:
         stack.append(layers.Conv2D(count, 3, activation=None if batch_norm else "relu"))
         if batch_norm:
-            stack += [layers.BatchNormalization(), layers.ReLU()]
+            stack += [layers.BatchNormalization(momentum=batch_norm), layers.ReLU()]
         stack.append(layers.MaxPooling2D(2))
         if pool_dropout:
             stack.append(layers.Dropout(pool_dropout))
@@ -70,8 +71,11 @@ CNN_VARIANTS = {
     "dropout 0.6": {"layers": {"dropout": 0.6}},
     "dropout 0.25 after each pooling, 0.5 before the output":
         {"layers": {"pool_dropout": 0.25, "dropout": 0.5}},
-    "batch norm after each convolution, dropout 0.5 (`normed`, the default on small data)":
-        {"layers": {"batch_norm": True, "dropout": 0.5}},
+    "batch norm (Keras' momentum 0.99) after each convolution, dropout 0.5":
+        {"layers": {"batch_norm": 0.99, "dropout": 0.5}},
+    "batch norm (momentum 0.9) after each convolution, dropout 0.5 (`normed`, the default on "
+    "small data)":
+        {"layers": {"batch_norm": 0.9, "dropout": 0.5}},
     "dense 256": {"layers": {"dense": 256}},
     "64 and 128 filters": {"layers": {"filters": (64, 128)}},
     "AdamW, weight decay 0.05": {"optimizer": 0.05},

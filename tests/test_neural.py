@@ -113,6 +113,8 @@ def test_cnn_presets_build_the_documented_networks():
     assert layer_shapes(normed)[-4:] == layer_shapes(fast)[-4:]
     assert normed.count_params() == fast.count_params() + 4 * (32 + 64)  # scale, shift, mean, var
     assert normed.layers[-2].rate == 0.5
+    assert {layer.momentum for layer in normed.layers
+            if type(layer).__name__ == "BatchNormalization"} == {0.9}
     strided = build_network("strided", (28, 28), 10)
     assert strided.count_params() == 327_242
     assert [tuple(layer.output.shape[1:]) for layer in strided.layers
