@@ -76,5 +76,10 @@ def test_cnn_predicts_one_image_as_in_a_batch(digits, tiny_fit):
     batch = model.predict_proba(digits.X_test)
     singles = np.concatenate([model.predict_proba(image[None]) for image in digits.X_test])
     np.testing.assert_allclose(singles, batch, atol=1e-2)
-    np.testing.assert_array_equal(singles.argmax(axis=1), batch.argmax(axis=1))
+    # so the label is the same wherever the batch's two most probable classes are further
+    # apart than that; a near tie may fall either way
+    top_two = np.sort(batch, axis=1)[:, -2:]
+    clear = top_two[:, 1] - top_two[:, 0] > 2e-2
+    assert clear.mean() > 0.95
+    np.testing.assert_array_equal(singles.argmax(axis=1)[clear], batch.argmax(axis=1)[clear])
     assert model._numpy_forward  # the single images did take the NumPy pass
